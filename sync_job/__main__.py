@@ -1,0 +1,5 @@
+"""``python -m sync_job`` does what the ``sync-job`` console script does."""
+
+from sync_job.cli import main
+
+raise SystemExit(main())

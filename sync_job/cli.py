@@ -1,0 +1,190 @@
+"""The ``sync-job`` command: parse arguments, load config, call the library, map exit codes.
+
+No logic lives here; see ``pipeline.run_sync`` and ``simulator.serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sync_job import __version__
+from sync_job.config import load_config
+from sync_job.errors import StartupError
+from sync_job.pipeline import EXIT_CANNOT_START, RunReport, run_sync
+from sync_job.results import STATUSES
+
+EXIT_INTERNAL_ERROR = 70
+
+log = logging.getLogger("sync_job")
+
+RUN_EPILOG = """\
+exit codes:
+  0  every row updated or unchanged (dry run: planned or unchanged)
+  1  the run finished, and some rows are invalid or failed (see the results file)
+  2  the run could not start (bad config, input, flag or missing token):
+     nothing was sent and no file was changed
+  3  aborted: the API answered 401 or 402, so no further request could succeed
+ 70  internal error (a bug in sync-job): nothing confirmed is lost; please report it
+"""
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sync-job",
+        description="Keep the contacts of a Huduma SMS account in step with a file of changes: "
+                    "validate every row, send only what changed, report row by row.",
+    )
+    parser.add_argument("--version", action="version", version=f"sync-job {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="validate, diff and push a changes file; write results and the snapshot",
+        description="Validate every row of the changes file, compare it with the snapshot, send "
+                    "only the changed fields with PUT /contacts/{contactId}, and write a results "
+                    "CSV with one line per input row.",
+        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--config", type=Path, metavar="PATH",
+                     help="config file (default: ./config.yaml when it exists, else defaults)")
+    run.add_argument("--input", type=Path, metavar="PATH",
+                     help="changes file to apply (overrides input.path)")
+    run.add_argument("--snapshot", type=Path, metavar="PATH",
+                     help="snapshot of what the platform holds; read and rewritten by the run "
+                          "(overrides snapshot.path)")
+    run.add_argument("--results", type=Path, metavar="PATH",
+                     help="where to write the results CSV (overrides results.path)")
+    run.add_argument("--base-url", metavar="URL",
+                     help="API base URL, e.g. https://sms-api.huduma.cloud/api/v3 "
+                          "(overrides api.base_url)")
+    run.add_argument("--concurrency", type=_whole_number, metavar="N",
+                     help="requests in flight at once (overrides push.concurrency)")
+    run.add_argument("--rate-limit", type=_number, metavar="R",
+                     help="requests per second over all workers, 0 = no limit "
+                          "(overrides push.rate_limit)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="send nothing, need no token, leave the snapshot alone; write results "
+                          "with 'planned' rows and the exact payload each would send")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="debug detail on stderr (rows by number and contactId, never personal "
+                          "data or the token)")
+
+    sim = commands.add_parser(
+        "simulate", help="serve the bundled Huduma API simulator on loopback",
+        description="Serve PUT /api/v3/contacts/{contactId} as the Huduma reference describes, "
+                    "on a loopback address, for trying the job and for tests.",
+    )
+    sim.add_argument("--host", default="127.0.0.1",
+                     help="loopback address to listen on (default: 127.0.0.1)")
+    sim.add_argument("--port", type=_whole_number, default=8765,
+                     help="port to listen on (default: 8765; 0 picks a free one)")
+    sim.add_argument("--contacts", type=Path, metavar="PATH",
+                     help="contacts to serve, in snapshot format (contactId,names,number,email)")
+    sim.add_argument("--token", default=None,
+                     help="the token clients must send (default: $HUDUMA_API_TOKEN)")
+    sim.add_argument("--latency-ms", type=_number, default=0.0, metavar="N",
+                     help="delay every request by N milliseconds (default: 0)")
+    sim.add_argument("--fail-rate", type=_number, default=0.0, metavar="P",
+                     help="answer this share of updates (0..1) with HTTP 500 (default: 0)")
+    sim.add_argument("--rate-limit", type=_number, default=0.0, metavar="R",
+                     help="answer 429 with Retry-After above R requests per second "
+                          "(default: 0 = no limit)")
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sync-job: %(levelname)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def format_summary(report: RunReport) -> str:
+    """The end-of-run summary: counts per status, elapsed time, results path."""
+    title = "dry run finished" if report.dry_run else "run finished"
+    lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code}"]
+    if report.aborted_reason:
+        lines.append(f"  stopped early: {report.aborted_reason}")
+    for status in STATUSES:
+        if status == "planned" and not report.dry_run:
+            continue
+        lines.append(f"  {status:<10} {report.counts.get(status, 0):>8}")
+    if not report.dry_run:
+        lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
+                     f"{report.throttled} answered 429)")
+    lines.append(f"  results    {report.results_path}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = {
+        "input": args.input, "snapshot": args.snapshot, "results": args.results,
+        "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
+    }
+    config = load_config(args.config, overrides, dry_run=args.dry_run)
+    report = run_sync(config)
+    print(format_summary(report), flush=True)
+    return report.exit_code
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from sync_job.simulator import serve
+
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise StartupError(f"--host {args.host}: the simulator only listens on loopback "
+                           f"addresses such as 127.0.0.1")
+    token = args.token or os.environ.get("HUDUMA_API_TOKEN", "")
+    if not token:
+        raise StartupError("the simulator needs a token: pass --token or set HUDUMA_API_TOKEN")
+    if not 0.0 <= args.fail_rate <= 1.0:
+        raise StartupError(f"--fail-rate: expected a share between 0 and 1, got {args.fail_rate}")
+    serve(contacts_path=args.contacts, host=args.host, port=args.port, token=token,
+          latency_ms=args.latency_ms, fail_rate=args.fail_rate, rate_limit=args.rate_limit)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sync-job`` console script and ``python -m sync_job``."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(getattr(args, "verbose", False))
+    try:
+        return _run(args) if args.command == "run" else _simulate(args)
+    except StartupError as exc:
+        print(f"sync-job: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CANNOT_START
+    except KeyboardInterrupt:
+        print("sync-job: interrupted", file=sys.stderr, flush=True)
+        return 130
+    except Exception as exc:  # a bug: say so briefly; never dump locals that may hold the token
+        print(f"sync-job: internal error: {type(exc).__name__}: {exc}", file=sys.stderr,
+              flush=True)
+        if getattr(args, "verbose", False):
+            import traceback
+
+            traceback.print_exc(limit=20, file=sys.stderr)
+        return EXIT_INTERNAL_ERROR

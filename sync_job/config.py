@@ -1,0 +1,263 @@
+"""config.yaml → frozen dataclasses, with every problem reported at once.
+
+A missing key takes its default; an unknown key, a wrong type or a bad value is a problem.
+Relative paths in the file are resolved against the folder that holds the file, so a scheduler
+can run the job from any working directory. Paths given as command-line flags are resolved
+against the working directory, as a shell user expects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sync_job.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    base_url: str = "https://sms-api.huduma.cloud/api/v3"
+    token_env: str = "HUDUMA_API_TOKEN"
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputConfig:
+    path: Path = Path("sample_data/changes.csv")
+    clear_marker: str = "<clear>"
+    empty_cells: str = "unchanged"  # "unchanged" | "clear"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotConfig:
+    path: Path = Path("state/snapshot.csv")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultsConfig:
+    path: Path = Path("results/results.csv")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushConfig:
+    concurrency: int = 4
+    rate_limit: float = 10.0
+    max_attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    api: ApiConfig = dataclasses.field(default_factory=ApiConfig)
+    input: InputConfig = dataclasses.field(default_factory=InputConfig)
+    snapshot: SnapshotConfig = dataclasses.field(default_factory=SnapshotConfig)
+    results: ResultsConfig = dataclasses.field(default_factory=ResultsConfig)
+    push: PushConfig = dataclasses.field(default_factory=PushConfig)
+    dry_run: bool = False
+
+
+# A checker returns (value, None) when the raw value is acceptable, else (None, "expected ...").
+Checker = Callable[[Any], tuple[Any, str | None]]
+
+
+def _text(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, str) and raw.strip():
+        return raw, None
+    return None, "expected a non-empty text"
+
+
+def _marker(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, str) and raw.strip() and raw == raw.strip():
+        return raw, None
+    return None, "expected a non-empty text without surrounding spaces"
+
+
+def _path(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, str | Path) and str(raw).strip():
+        return Path(raw), None
+    return None, "expected a file path"
+
+
+def _url(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, str) and raw.startswith(("http://", "https://")) and len(raw) > 8:
+        return raw.rstrip("/"), None
+    return None, "expected an http:// or https:// URL"
+
+
+def _number(*, minimum: float, strict: bool) -> Checker:
+    bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+
+    def check(raw: Any) -> tuple[Any, str | None]:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            return None, f"expected a number {bound}"
+        if raw < minimum or (strict and raw == minimum):
+            return None, f"expected a number {bound}"
+        return float(raw), None
+
+    return check
+
+
+def _integer(*, minimum: int) -> Checker:
+    def check(raw: Any) -> tuple[Any, str | None]:
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
+            return None, f"expected a whole number, at least {minimum}"
+        return raw, None
+
+    return check
+
+
+def _choice(*options: str) -> Checker:
+    def check(raw: Any) -> tuple[Any, str | None]:
+        if raw in options:
+            return raw, None
+        return None, "expected one of: " + ", ".join(options)
+
+    return check
+
+
+# section -> key -> checker. The dataclass defaults above are the documented defaults.
+_SCHEMA: dict[str, dict[str, Checker]] = {
+    "api": {
+        "base_url": _url,
+        "token_env": _text,
+        "connect_timeout": _number(minimum=0, strict=True),
+        "read_timeout": _number(minimum=0, strict=True),
+    },
+    "input": {
+        "path": _path,
+        "clear_marker": _marker,
+        "empty_cells": _choice("unchanged", "clear"),
+    },
+    "snapshot": {"path": _path},
+    "results": {"path": _path},
+    "push": {
+        "concurrency": _integer(minimum=1),
+        "rate_limit": _number(minimum=0, strict=False),
+        "max_attempts": _integer(minimum=1),
+        "backoff_initial": _number(minimum=0, strict=False),
+        "backoff_max": _number(minimum=0, strict=False),
+    },
+}
+
+_SECTION_TYPES: dict[str, type[Any]] = {
+    "api": ApiConfig,
+    "input": InputConfig,
+    "snapshot": SnapshotConfig,
+    "results": ResultsConfig,
+    "push": PushConfig,
+}
+
+# Command-line flags that override a config value: flag name -> (section, key).
+FLAG_KEYS: dict[str, tuple[str, str]] = {
+    "input": ("input", "path"),
+    "snapshot": ("snapshot", "path"),
+    "results": ("results", "path"),
+    "base_url": ("api", "base_url"),
+    "concurrency": ("push", "concurrency"),
+    "rate_limit": ("push", "rate_limit"),
+}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the file ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError([f"{path}: not valid YAML{where}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping of sections at the top level"])
+    return data
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    dry_run: bool = False,
+) -> Config:
+    """Build the run's configuration from ``path`` (if any) and command-line ``overrides``.
+
+    ``path`` None means: use ``./config.yaml`` when it exists, else the defaults.
+    ``overrides`` maps flag names of :data:`FLAG_KEYS` to values; None values are ignored.
+    Raises :class:`ConfigError` listing every problem.
+    """
+    if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
+        path = Path(DEFAULT_CONFIG_NAME)
+    raw: dict[str, Any] = _read_yaml(path) if path is not None else {}
+    where = str(path) if path is not None else "defaults"
+    base_dir = path.resolve().parent if path is not None else Path.cwd()
+
+    problems: list[str] = []
+    values: dict[str, dict[str, Any]] = {section: {} for section in _SCHEMA}
+
+    for section, body in raw.items():
+        if section not in _SCHEMA:
+            known = ", ".join(_SCHEMA)
+            problems.append(f"{where}: {section}: unknown section (known: {known})")
+            continue
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{where}: {section}: expected a mapping of keys")
+            continue
+        for key, value in body.items():
+            checker = _SCHEMA[section].get(str(key))
+            if checker is None:
+                known = ", ".join(_SCHEMA[section])
+                problems.append(f"{where}: {section}.{key}: unknown key (known: {known})")
+                continue
+            checked, problem = checker(value)
+            if problem:
+                problems.append(f"{where}: {section}.{key}: {problem}, got {value!r}")
+            elif isinstance(checked, Path) and not checked.is_absolute():
+                values[section][str(key)] = base_dir / checked
+            else:
+                values[section][str(key)] = checked
+
+    for flag, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, key = FLAG_KEYS[flag]
+        checked, problem = _SCHEMA[section][key](value)
+        option = "--" + flag.replace("_", "-")
+        if problem:
+            problems.append(f"command line: {option}: {problem}, got {value!r}")
+        else:
+            values[section][key] = checked
+
+    push = values["push"]
+    initial = push.get("backoff_initial", PushConfig.backoff_initial)
+    ceiling = push.get("backoff_max", PushConfig.backoff_max)
+    if initial > ceiling:
+        problems.append(
+            f"{where}: push.backoff_initial ({initial:g}) must not exceed push.backoff_max "
+            f"({ceiling:g})"
+        )
+
+    if problems:
+        raise ConfigError(problems)
+
+    # Default paths are relative like the file's own: to the config's folder (or the cwd).
+    for section, key in (("input", "path"), ("snapshot", "path"), ("results", "path")):
+        values[section].setdefault(key, base_dir / getattr(_SECTION_TYPES[section](), key))
+
+    sections = {name: _SECTION_TYPES[name](**values[name]) for name in _SCHEMA}
+    return Config(**sections, dry_run=dry_run)

@@ -1,0 +1,121 @@
+"""Pure clean-ups of text cells, vectorized so a million rows take well under a second.
+
+After :func:`normalize_changes` every value column means one thing per cell:
+
+* missing (NaN): the row does not change this field;
+* ``""``: the row clears this field (sent as ``""``);
+* any other text: the field's new value, in the form that is compared and sent.
+
+Normalizing twice gives the same result as normalizing once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pandas as pd
+
+from sync_job.reader import ID_FIELD, VALUE_FIELDS
+
+# Characters Excel and web forms leave around values that Unicode does not call whitespace.
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_ZERO_WIDTH_RE = f"^[{_ZERO_WIDTH}\\s]+|[{_ZERO_WIDTH}\\s]+$"
+
+# A phone number as people write it: digits with an optional leading +, and spaces, dashes,
+# dots or parentheses between them.
+PHONE_WRITTEN = r"\+?[\d\s().\-]*\d[\d\s().\-]*"
+# A whole number that a spreadsheet stored as a float: 255712345678.0
+_FLOAT_WHOLE = r"^(\d+)\.0+$"
+# Excel's scientific notation for long numbers: 2.55712E+11
+SCIENTIFIC = r"\d+(\.\d+)?[eE]\+?\d+"
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Trim whitespace (also non-breaking and zero-width spaces) and normalize Unicode to NFC."""
+    cleaned = values.str.strip()
+    odd = cleaned.str.contains(f"[{_ZERO_WIDTH}]", regex=True, na=False)
+    if odd.any():
+        cleaned = cleaned.mask(odd, cleaned[odd].str.replace(_ZERO_WIDTH_RE, "", regex=True))
+    non_ascii = ~cleaned.str.isascii().fillna(True).astype(bool)
+    if non_ascii.any():
+        cleaned = cleaned.mask(
+            non_ascii, cleaned[non_ascii].map(lambda text: unicodedata.normalize("NFC", text))
+        )
+    return cleaned
+
+
+def normalize_contact_id(values: pd.Series) -> pd.Series:
+    """``"12345.0"`` → ``"12345"``, ``"007"`` → ``"7"``; anything else is left for validation."""
+    whole = values.str.replace(_FLOAT_WHOLE, r"\1", regex=True)
+    digits = whole.str.fullmatch(r"\d+", na=False)
+    stripped = whole[digits].str.lstrip("0").replace("", "0")
+    return whole.mask(digits, stripped)
+
+
+def normalize_number(values: pd.Series) -> pd.Series:
+    """Written phone numbers → international digits: ``+255 (712) 345-678`` → ``255712345678``.
+
+    A leading apostrophe (Excel's text marker) is dropped, ``255712345678.0`` becomes
+    ``255712345678`` and a leading ``00`` counts as ``+``. Values that do not look like a written
+    phone number (letters, scientific notation) are kept as they are so validation can quote them.
+    """
+    number = values.str.replace(r"^'", "", regex=True).str.strip()
+    number = number.str.replace(_FLOAT_WHOLE, r"\1", regex=True)
+    written = number.str.fullmatch(PHONE_WRITTEN, na=False)
+    if not written.any():
+        return number
+    digits = number[written].str.replace(r"\D", "", regex=True)
+    international = number[written].str.match(r"00", na=False)
+    digits = digits.mask(international, digits.str.slice(2))
+    return number.mask(written, digits)
+
+
+def normalize_email(values: pd.Series) -> pd.Series:
+    """Lower-case the domain (``Ann@Example.COM`` → ``Ann@example.com``); the local part is kept."""
+    upper_domain = values.str.contains(r"@[^@]*[A-Z][^@]*$", regex=True, na=False)
+    if not upper_domain.any():
+        return values
+    parts = values[upper_domain].str.rpartition("@")
+    return values.mask(upper_domain, parts[0] + parts[1] + parts[2].str.lower())
+
+
+_FIELD_NORMALIZERS = {"number": normalize_number, "email": normalize_email}
+
+
+def normalize_changes(
+    frame: pd.DataFrame, *, clear_marker: str, empty_cells: str
+) -> pd.DataFrame:
+    """Reader output → one meaning per cell (see the module docstring).
+
+    ``empty_cells="unchanged"``: an empty cell leaves the field alone. ``"clear"``: an empty cell
+    clears it (for full-state exports). A column the file does not have never clears anything.
+    """
+    out = pd.DataFrame({"row": frame["row"]})
+    out[ID_FIELD] = normalize_contact_id(clean_text(frame[ID_FIELD]).fillna(""))
+    for name in VALUE_FIELDS:
+        if name not in frame:
+            out[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
+            continue
+        cell = clean_text(frame[name]).fillna("")
+        empty_means = "" if empty_cells == "clear" else pd.NA
+        value = cell.mask(cell == "", empty_means).mask(cell == clear_marker, "")
+        normalizer = _FIELD_NORMALIZERS.get(name)
+        if normalizer is not None:
+            filled = value.notna() & (value != "")
+            if filled.any():
+                value = value.mask(filled, normalizer(value[filled]))
+        out[name] = value
+    return out
+
+
+def normalize_snapshot(frame: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot in the same form as changes, so equal values compare equal."""
+    out = pd.DataFrame({ID_FIELD: normalize_contact_id(clean_text(frame[ID_FIELD]).fillna(""))})
+    for name in VALUE_FIELDS:
+        value = clean_text(frame[name]).fillna("")
+        normalizer = _FIELD_NORMALIZERS.get(name)
+        filled = value != ""
+        if normalizer is not None and filled.any():
+            value = value.mask(filled, normalizer(value[filled]))
+        out[name] = value
+    return out

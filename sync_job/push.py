@@ -1,0 +1,90 @@
+"""Send many updates: a fixed set of worker threads, one shared rate gate, stop on 401/402.
+
+Workers pull the next update from a shared cursor, so a million rows never become a million
+futures. At most ``concurrency`` requests are in flight; the :class:`RateGate` caps how many
+start per second across all workers. When a response says the token or the account is unusable
+(401/402), no further request starts; updates never started are reported as skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sync_job.client import ContactClient, Outcome
+
+
+@dataclass(frozen=True)
+class Update:
+    """One row's update: where it came from and exactly what is sent."""
+
+    position: int
+    """Index of the row in the run's table (its place in the results)."""
+    row: int
+    """Spreadsheet row number, for logs."""
+    contact_id: str
+    payload: Mapping[str, str]
+
+
+OutcomeCallback = Callable[[Update, Outcome], None]
+
+
+@dataclass
+class PushResult:
+    outcomes: dict[int, Outcome]
+    """Position → outcome, for every update that was attempted."""
+    aborted: Outcome | None
+    """The 401/402 outcome that stopped the run, if one did."""
+
+
+def push_updates(
+    updates: Sequence[Update],
+    client: ContactClient,
+    *,
+    concurrency: int,
+    on_outcome: OutcomeCallback | None = None,
+    stop: threading.Event | None = None,
+) -> PushResult:
+    """Send ``updates`` with ``concurrency`` workers; return every outcome.
+
+    ``on_outcome`` runs in the worker thread right after each response, before the next request
+    of that worker (the journal records confirmed updates there). ``stop`` set from outside
+    (a signal) makes workers start nothing new.
+    """
+    stop = stop or threading.Event()
+    outcomes: dict[int, Outcome] = {}
+    lock = threading.Lock()
+    cursor = iter(updates)
+    aborted: list[Outcome] = []
+
+    def next_update() -> Update | None:
+        with lock:
+            if stop.is_set():
+                return None
+            return next(cursor, None)
+
+    def work() -> None:
+        while (update := next_update()) is not None:
+            try:
+                outcome = client.update(update.contact_id, update.payload)
+            except Exception as exc:  # a bug must cost one row, not silently the rest
+                outcome = Outcome(status="failed", attempts=0,
+                                  message=f"internal error: {type(exc).__name__}: {exc}")
+            if outcome.status == "skipped":
+                continue  # never sent: reported with the rest of the unsent rows
+            with lock:
+                outcomes[update.position] = outcome
+                if outcome.fatal and not aborted:
+                    aborted.append(outcome)
+                    stop.set()
+            if on_outcome is not None:
+                on_outcome(update, outcome)
+
+    workers = [threading.Thread(target=work, name=f"push-{n}", daemon=True)
+               for n in range(min(concurrency, max(1, len(updates))))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return PushResult(outcomes=outcomes, aborted=aborted[0] if aborted else None)

@@ -1,0 +1,226 @@
+"""The pandera schema for normalized changes, and its failures turned into per-row messages.
+
+Validation is lazy: every problem of every row is collected, not just the first. Each check has
+a name; :data:`RULES` maps that name to the field it concerns and to a sentence an operator can
+act on, quoting the cell as they typed it and saying what is expected.
+
+Cheap checks (patterns, lengths, duplicates) run on every row, vectorized. Costly per-value
+checks (email-validator) run once per distinct value, and only for values that are going to be
+sent: a value equal to what the platform already holds is not sent, so it is not judged.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import email_validator
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from sync_job.normalize import SCIENTIFIC
+from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
+
+MAX_NAME_LENGTH = 100
+PHONE_DIGITS = r"[1-9]\d{7,14}"
+CONTACT_ID = r"[1-9]\d{0,17}"  # positive, and fits the API's 64-bit integer id
+
+
+@functools.lru_cache(maxsize=65536)
+def email_problem(address: str) -> str | None:
+    """Why ``address`` is not a valid email address (syntax only, no DNS), or None."""
+    try:
+        email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def _valid_per_distinct(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
+    verdict = {value: judge(value) for value in values.dropna().unique()}
+    return values.map(verdict).fillna(True).astype(bool)
+
+
+class Context:
+    """What explanations look things up in: the normalized and raw frames of this run."""
+
+    def __init__(self, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
+        self.frame = frame
+        self.raw = raw
+        self._rows_by_value: dict[str, dict[Any, list[int]]] = {}
+
+    def typed(self, position: int, name: str) -> str:
+        """The cell as the operator typed it (trimmed)."""
+        return str(self.raw[name].iat[position]).strip() if name in self.raw else ""
+
+    def value(self, position: int, name: str) -> str:
+        return str(self.frame[name].iat[position])
+
+    def other_rows(self, position: int, name: str) -> str:
+        """The other rows holding the same ``name`` value, e.g. "rows 5, 9"."""
+        if name not in self._rows_by_value:
+            # Built once per run and only over repeated values, so many duplicates stay cheap.
+            column = self.frame[name]
+            repeated = column[column.duplicated(keep=False) & column.notna()]
+            rows = self.frame["row"][repeated.index]
+            self._rows_by_value[name] = rows.groupby(repeated.to_numpy()).agg(list).to_dict()
+        value = self.value(position, name)
+        own = self.frame["row"].iat[position]
+        others = [str(r) for r in self._rows_by_value[name].get(value, []) if r != own]
+        return ("row " if len(others) == 1 else "rows ") + ", ".join(others)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a failed check means: the field it concerns and the operator-facing sentence."""
+
+    field: str | None
+    explain: Callable[[Context, int], str]
+    """(context, row position) → message, without the column name."""
+
+
+def _explain_number(ctx: Context, i: int) -> str:
+    typed, digits = ctx.typed(i, "number"), ctx.value(i, "number")
+    if digits.startswith("0") and digits.isdigit():
+        return (f'"{typed}" starts with 0: write it with the country code, e.g. 255712345678 '
+                f"instead of 0712345678")
+    return (f'"{typed}" is not an international phone number: expected the country code and '
+            f"number, 8 to 15 digits, e.g. 255712345678")
+
+
+RULES: dict[str, Rule] = {
+    "contact_id_present": Rule(
+        ID_FIELD, lambda c, i: "missing: every row needs the id of the contact to update"),
+    "contact_id_whole_number": Rule(
+        ID_FIELD, lambda c, i: f'"{c.typed(i, ID_FIELD)}" is not a contact id: expected a '
+                               f"positive whole number such as 12345"),
+    "names_length": Rule(
+        "names", lambda c, i: f"is {len(c.value(i, 'names'))} characters long; at most "
+                              f"{MAX_NAME_LENGTH} are allowed"),
+    "number_not_cleared": Rule(
+        "number", lambda c, i: "cannot be cleared: a contact must keep a phone number"),
+    "number_not_scientific": Rule(
+        "number", lambda c, i: f'"{c.typed(i, "number")}" looks like Excel scientific notation: '
+                               f"the spreadsheet turned the number into a float and digits were "
+                               f"lost; format the column as Text and re-enter the number"),
+    "number_international": Rule("number", _explain_number),
+    "email_syntax": Rule(
+        "email", lambda c, i: f'"{c.typed(i, "email")}" is not a valid email address: '
+                              f"{email_problem(c.value(i, 'email'))}"),
+    "something_to_change": Rule(
+        None, lambda c, i: "nothing to change: names, number and email are all empty"),
+    "contact_id_unique": Rule(
+        ID_FIELD, lambda c, i: f"contact {c.value(i, ID_FIELD)} is also on "
+                               f"{c.other_rows(i, ID_FIELD)}; keep one row per contact"),
+    "number_unique": Rule(
+        "number", lambda c, i: f"{c.value(i, 'number')} is also given to another contact on "
+                               f"{c.other_rows(i, 'number')}; a number belongs to one contact"),
+}
+
+
+def build_schema(going_out: Mapping[str, pd.Series]) -> pa.DataFrameSchema:
+    """The schema for one run. ``going_out[field]`` marks values that would be sent."""
+
+    def filled(values: pd.Series) -> pd.Series:
+        return values.notna() & (values != "")
+
+    def email_ok(values: pd.Series) -> pd.Series:
+        judged = filled(values) & going_out["email"].reindex(values.index, fill_value=True)
+        verdict = pd.Series(True, index=values.index)
+        if judged.any():
+            verdict[judged] = _valid_per_distinct(
+                values[judged], lambda v: email_problem(v) is None)
+        return verdict
+
+    def number_shape(values: pd.Series) -> pd.Series:
+        scientific = values.str.fullmatch(SCIENTIFIC, na=False)
+        return ~filled(values) | scientific | values.str.fullmatch(PHONE_DIGITS, na=False)
+
+    def unique_among(key: pd.Series, owner: pd.Series) -> pd.Series:
+        usable = filled(key)
+        pairs = pd.DataFrame({"key": key[usable], "owner": owner[usable]}).drop_duplicates()
+        shared = pairs["key"][pairs["key"].duplicated(keep=False)]
+        return ~(usable & key.isin(shared))
+
+    return pa.DataFrameSchema(
+        columns={
+            ID_FIELD: pa.Column(checks=[
+                pa.Check(lambda s: s != "", name="contact_id_present"),
+                pa.Check(lambda s: (s == "") | s.str.fullmatch(CONTACT_ID, na=False),
+                         name="contact_id_whole_number"),
+            ]),
+            "names": pa.Column(nullable=True, checks=[
+                pa.Check(lambda s: s.str.len() <= MAX_NAME_LENGTH, name="names_length"),
+            ]),
+            "number": pa.Column(nullable=True, checks=[
+                pa.Check(lambda s: s != "", name="number_not_cleared"),
+                pa.Check(lambda s: ~s.str.fullmatch(SCIENTIFIC, na=False),
+                         name="number_not_scientific"),
+                pa.Check(number_shape, name="number_international"),
+            ]),
+            "email": pa.Column(nullable=True, checks=[
+                pa.Check(email_ok, name="email_syntax"),
+            ]),
+        },
+        checks=[
+            pa.Check(lambda d: d[list(VALUE_FIELDS)].notna().any(axis=1),
+                     name="something_to_change"),
+            pa.Check(lambda d: unique_among(d[ID_FIELD], d["row"]), name="contact_id_unique"),
+            pa.Check(lambda d: unique_among(d["number"], d[ID_FIELD]), name="number_unique"),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Per-row outcome of validation, aligned with the normalized frame."""
+
+    invalid: pd.Series
+    """bool per row."""
+    errors: pd.Series
+    """``Column: message`` joined by ``; `` (empty for valid rows)."""
+    fields: pd.Series
+    """The fields with problems, for the summary message."""
+
+
+def validate(
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    headers: Mapping[str, str],
+    going_out: Mapping[str, pd.Series],
+    read_problems: Sequence[RowProblem] = (),
+) -> Verdict:
+    """Run the schema over ``frame`` (normalized, positional index) and explain every failure.
+
+    ``raw`` is the reader's frame with the same index, used to quote cells as typed;
+    ``headers`` maps fields to the operator's header spelling.
+    """
+    found: dict[int, list[tuple[str | None, str]]] = {}
+    context = Context(frame, raw)
+    try:
+        build_schema(going_out).validate(frame, lazy=True)
+    except SchemaErrors as failure:
+        cases = failure.failure_cases
+        cases = cases[cases["index"].notna()].drop_duplicates(["check", "index"])
+        for check, index in zip(cases["check"], cases["index"], strict=True):
+            rule = RULES[str(check)]
+            position = int(index)
+            found.setdefault(position, []).append(
+                (rule.field, rule.explain(context, position)))
+    row_position = {row: pos for pos, row in enumerate(frame["row"])} if read_problems else {}
+    for problem in read_problems:
+        position = row_position[problem.row]
+        found.setdefault(position, []).insert(0, (problem.field, problem.message))
+
+    errors = pd.Series("", index=frame.index, dtype="str")
+    fields = pd.Series("", index=frame.index, dtype="str")
+    for position, problems in found.items():
+        errors.iat[position] = "; ".join(
+            f"{headers.get(name, name) if name else 'row'}: {message}"
+            for name, message in problems)
+        fields.iat[position] = ", ".join(
+            dict.fromkeys(headers.get(name, name) if name else "row" for name, _ in problems))
+    return Verdict(invalid=errors != "", errors=errors, fields=fields)

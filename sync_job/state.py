@@ -1,0 +1,112 @@
+"""The snapshot of what the platform holds, and atomic file replacement.
+
+The snapshot (``contactId,names,number,email``) is what the platform held for each contact as of
+the last successful sync. The job owns the file: it reads it at the start of a run and rewrites
+it with the contacts the API confirmed. Every rewrite goes to a temporary file in the same
+folder, is flushed to disk, then renamed over the old one, so a crash leaves the old file or the
+new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from sync_job.errors import SnapshotError
+from sync_job.reader import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
+
+
+def empty_snapshot() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="str") for name in ALL_FIELDS})
+
+
+def read_snapshot(path: Path) -> pd.DataFrame | None:
+    """The snapshot as text columns ("" for no value); None when the file does not exist."""
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                            engine="pyarrow")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise SnapshotError(f"{path}: cannot read the snapshot ({exc})") from None
+    missing = [name for name in ALL_FIELDS if name not in frame.columns]
+    if missing:
+        raise SnapshotError(
+            f"{path}: the snapshot lacks column(s) {', '.join(missing)}; expected the header "
+            f"{','.join(ALL_FIELDS)}"
+        )
+    return frame[list(ALL_FIELDS)].astype("str").fillna("")
+
+
+def merge_confirmed(
+    snapshot: pd.DataFrame, confirmed: Mapping[str, Mapping[str, str]]
+) -> pd.DataFrame:
+    """The snapshot with each confirmed contact's fields replaced by what the API returned.
+
+    ``confirmed`` maps contactId → fields (normally all of names, number, email; a field left
+    out keeps its snapshot value). Existing contacts keep their place; new ones are appended.
+    """
+    if not confirmed:
+        return snapshot
+    update = pd.DataFrame.from_dict(dict(confirmed), orient="index", columns=list(VALUE_FIELDS))
+    update.index = pd.Index([str(i) for i in update.index], dtype="str")
+    merged = snapshot.drop_duplicates(ID_FIELD, keep="last").set_index(ID_FIELD)
+    known = update.index.isin(merged.index)
+    for name in VALUE_FIELDS:
+        given = update[name][known].dropna()
+        if len(given):
+            merged.loc[given.index, name] = given.astype("str")
+    added = update[~known].fillna("").astype("str")
+    if len(added):
+        merged = pd.concat([merged, added])
+    merged.index.name = ID_FIELD
+    return merged.reset_index()[list(ALL_FIELDS)]
+
+
+@contextlib.contextmanager
+def atomic_binary_writer(path: Path) -> Iterator[IO[bytes]]:
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename itself is only durable once the folder entry is on disk.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_csv(path: Path, frame: pd.DataFrame, *, bom: bool = False) -> None:
+    """Write ``frame`` (text columns) as CSV to ``path`` atomically, with pyarrow for speed."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with atomic_binary_writer(path) as handle:
+        if bom:
+            handle.write("\ufeff".encode())
+        pa_csv.write_csv(table, handle, write_options=pa_csv.WriteOptions(quoting_style="needed"))
+
+
+def write_snapshot(path: Path, snapshot: pd.DataFrame) -> None:
+    write_csv(path, snapshot[list(ALL_FIELDS)].astype("str").fillna(""))
