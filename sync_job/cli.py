@@ -163,8 +163,11 @@ def _simulate(args: argparse.Namespace) -> int:
         raise StartupError("the simulator needs a token: pass --token or set HUDUMA_API_TOKEN")
     if not 0.0 <= args.fail_rate <= 1.0:
         raise StartupError(f"--fail-rate: expected a share between 0 and 1, got {args.fail_rate}")
-    serve(contacts_path=args.contacts, host=args.host, port=args.port, token=token,
-          latency_ms=args.latency_ms, fail_rate=args.fail_rate, rate_limit=args.rate_limit)
+    try:
+        serve(contacts_path=args.contacts, host=args.host, port=args.port, token=token,
+              latency_ms=args.latency_ms, fail_rate=args.fail_rate, rate_limit=args.rate_limit)
+    except (ValueError, OSError) as exc:
+        raise StartupError(f"simulator: {exc}") from None
     return 0
 
 
