@@ -30,7 +30,7 @@ def changed_fields(changes: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFram
     out = pd.DataFrame(index=changes.index)
     for name in VALUE_FIELDS:
         wanted = changes[name]
-        held = ids.map(known[name]).fillna("")
+        held = ids.map(known[name]).astype("str").fillna("")
         differs = (wanted != held).fillna(True).astype(bool)
         out[send_column(name)] = wanted.notna() & (~in_snapshot | differs)
     return out

@@ -63,6 +63,15 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Time and chance as the push sees them; real by default, injected by tests."""
+
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    jitter: Callable[[float], float] = full_jitter
+
+
 def check_base_url(base_url: str) -> None:
     """The token may only travel over HTTPS, or plain HTTP to this machine (the simulator)."""
     parts = urllib.parse.urlsplit(base_url)
@@ -95,12 +104,13 @@ def run_sync(
     *,
     environ: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[float], float] = full_jitter,
     stop: threading.Event | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says. Raises StartupError before anything is sent or written.
 
-    ``sleep`` and ``jitter`` are the retry waits' clock and randomness (tests inject them);
+    ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate (tests inject them);
     ``stop`` set from another thread stops new requests.
     """
     started = time.monotonic()
@@ -178,7 +188,8 @@ def run_sync(
                    payload=payload_dict(changes.iloc[pos], sends.iloc[pos]))
             for pos in positions
         ]
-        confirmed = _push(config, token, updates, results, report, sleep, jitter, stop)
+        confirmed = _push(config, token, updates, results, report,
+                          Timing(sleep=sleep, clock=clock, jitter=jitter), stop)
         snapshot_out = merge_confirmed(snapshot_raw, confirmed)
         if confirmed or not config.snapshot.path.exists():
             write_snapshot(config.snapshot.path, snapshot_out)
@@ -196,8 +207,7 @@ def _push(
     updates: list[Update],
     results: pd.DataFrame,
     report: RunReport,
-    sleep: Callable[[float], None],
-    jitter: Callable[[float], float],
+    timing: Timing,
     stop: threading.Event | None,
 ) -> dict[str, dict[str, str]]:
     """Send the updates; fill their results lines; return the contacts the API confirmed."""
@@ -208,8 +218,9 @@ def _push(
         max_attempts=config.push.max_attempts, backoff_initial=config.push.backoff_initial,
         backoff_max=config.push.backoff_max,
     )
-    client = ContactClient(settings, gate=RateGate(config.push.rate_limit), sleep=sleep,
-                           jitter=jitter, cancelled=stop.is_set)
+    gate = RateGate(config.push.rate_limit, clock=timing.clock, sleep=timing.sleep)
+    client = ContactClient(settings, gate=gate, sleep=timing.sleep, jitter=timing.jitter,
+                           cancelled=stop.is_set)
     confirmed: dict[str, dict[str, str]] = {}
     lock = threading.Lock()
 

@@ -1,0 +1,149 @@
+"""The command line as a user runs it: a real process, real exit codes, real output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sync_job.cli import build_parser
+from sync_job.simulator import Simulator
+from tests.conftest import TOKEN, Workspace
+from tests.test_pipeline import MIXED_ROWS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sync_job(*args: str, cwd: Path, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "HUDUMA_API_TOKEN"}
+    if token is not None:
+        env["HUDUMA_API_TOKEN"] = token
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "sync_job", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def count(summary: str, status: str) -> int:
+    found = re.search(rf"^  {status}\s+(\d+)$", summary, re.MULTILINE)
+    assert found, summary
+    return int(found.group(1))
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in ["", *commands]:
+        args = [name, "--help"] if name else ["--help"]
+        done = sync_job(*args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "usage: sync-job" in done.stdout
+    run_help = sync_job("run", "--help", cwd=tmp_path).stdout
+    for option in ("--config", "--input", "--snapshot", "--results", "--base-url",
+                   "--concurrency", "--rate-limit", "--dry-run"):
+        assert option in run_help
+    assert "exit codes" in run_help
+    sim_help = sync_job("simulate", "--help", cwd=tmp_path).stdout
+    for option in ("--host", "--port", "--contacts", "--token", "--latency-ms", "--fail-rate",
+                   "--rate-limit"):
+        assert option in sim_help
+
+
+def test_run_prints_a_summary_and_exits_1_when_rows_fail(workspace: Workspace,
+                                                         sim: Simulator) -> None:
+    workspace.write_changes(MIXED_ROWS)
+    workspace.config()
+    done = sync_job("run", "--config", str(workspace.root / "config.yaml"), "-v",
+                    cwd=workspace.root)
+    assert done.returncode == 1, done.stderr
+    assert "run finished" in done.stdout
+    assert count(done.stdout, "updated") == 3 and count(done.stdout, "invalid") == 4
+    assert str(workspace.results) in done.stdout
+    assert "Traceback" not in done.stderr
+    # -v names rows and contacts by number and id, never the token or personal data
+    assert TOKEN not in done.stdout + done.stderr
+    assert "Person One Renamed" not in done.stderr and "255713000002" not in done.stderr
+    assert "row 2 contact 1001: updated" in done.stderr
+
+
+def test_default_config_is_taken_from_the_working_directory(workspace: Workspace,
+                                                            sim: Simulator) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    done = sync_job("run", cwd=workspace.root)
+    assert done.returncode == 0, done.stderr
+    assert count(done.stdout, "updated") == 1
+
+
+def test_flags_override_the_config(workspace: Workspace, sim: Simulator,
+                                   tmp_path: Path) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    other = tmp_path / "elsewhere" / "out.csv"
+    done = sync_job("run", "--results", str(other), "--dry-run", cwd=workspace.root)
+    assert done.returncode == 0, done.stderr
+    assert other.exists() and not workspace.results.exists()
+    assert sim.requests == []
+
+
+def test_bad_config_exits_2_listing_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "api:\n  read_timeout: soon\npush:\n  concurrency: 0\n  retries: 3\nextra: {}\n",
+        encoding="utf-8")
+    done = sync_job("run", cwd=tmp_path)
+    assert done.returncode == 2
+    for key in ("api.read_timeout", "push.concurrency", "push.retries", "extra"):
+        assert key in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_flag_exits_2(tmp_path: Path) -> None:
+    assert sync_job("run", "--concurrency", "many", cwd=tmp_path).returncode == 2
+    assert sync_job("run", "--no-such-flag", cwd=tmp_path).returncode == 2
+    done = sync_job("run", "--concurrency", "0", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 2 and "--concurrency" in done.stderr
+
+
+def test_missing_input_exits_2_without_traceback(workspace: Workspace) -> None:
+    workspace.config()
+    done = sync_job("run", "--input", "nope.csv", cwd=workspace.root)
+    assert done.returncode == 2
+    assert "nope.csv: file not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_token_exits_2_naming_the_variable(workspace: Workspace,
+                                                   sim: Simulator) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    done = sync_job("run", cwd=workspace.root, token=None)
+    assert done.returncode == 2 and "HUDUMA_API_TOKEN" in done.stderr
+    assert sim.requests == []
+
+
+def test_revoked_token_exits_3(workspace: Workspace, sim: Simulator) -> None:
+    workspace.write_changes([("1001", "New", "", ""), ("1002", "Two", "", "")])
+    workspace.config(concurrency=1)
+    done = sync_job("run", cwd=workspace.root, token="wrong-5c1b2a9e")
+    assert done.returncode == 3
+    assert "stopped early" in done.stdout
+    assert "wrong-5c1b2a9e" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--fail-rate", "2"]])
+def test_simulate_refuses_bad_options(tmp_path: Path, args: list[str]) -> None:
+    done = sync_job("simulate", *args, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "sync-job"
+    if not script.exists():
+        pytest.skip("console script not installed in this environment")
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0
+    assert done.stdout.strip() == sync_job("--version", cwd=tmp_path).stdout.strip()
