@@ -9,6 +9,7 @@ against the working directory, as a shell user expects.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ def _number(*, minimum: float, strict: bool) -> Checker:
     bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
 
     def check(raw: Any) -> tuple[Any, str | None]:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
             return None, f"expected a number {bound}"
         if raw < minimum or (strict and raw == minimum):
             return None, f"expected a number {bound}"
@@ -240,6 +241,8 @@ def load_config(
         option = "--" + flag.replace("_", "-")
         if problem:
             problems.append(f"command line: {option}: {problem}, got {value!r}")
+        elif isinstance(checked, Path) and not checked.is_absolute():
+            values[section][key] = Path.cwd() / checked
         else:
             values[section][key] = checked
 

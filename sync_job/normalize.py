@@ -36,7 +36,8 @@ def clean_text(values: pd.Series) -> pd.Series:
     odd = cleaned.str.contains(f"[{_ZERO_WIDTH}]", regex=True, na=False)
     if odd.any():
         cleaned = cleaned.mask(odd, cleaned[odd].str.replace(_ZERO_WIDTH_RE, "", regex=True))
-    non_ascii = ~cleaned.str.isascii().fillna(True).astype(bool)
+    # pandas 3's str dtype answers False for NaN here, so missing values are excluded explicitly.
+    non_ascii = cleaned.notna() & ~cleaned.str.isascii().fillna(True).astype(bool)
     if non_ascii.any():
         cleaned = cleaned.mask(
             non_ascii, cleaned[non_ascii].map(lambda text: unicodedata.normalize("NFC", text))
@@ -59,13 +60,17 @@ def normalize_number(values: pd.Series) -> pd.Series:
     ``255712345678`` and a leading ``00`` counts as ``+``. Values that do not look like a written
     phone number (letters, scientific notation) are kept as they are so validation can quote them.
     """
-    number = values.str.replace(r"^'", "", regex=True).str.strip()
+    number = values.str.replace(r"^[\s']+", "", regex=True).str.strip()
+    # A cell of only apostrophes is kept as typed: "" would mean "clear this field".
+    number = number.mask(number == "", values)
     number = number.str.replace(_FLOAT_WHOLE, r"\1", regex=True)
     written = number.str.fullmatch(PHONE_WRITTEN, na=False)
     if not written.any():
         return number
     digits = number[written].str.replace(r"\D", "", regex=True)
-    international = number[written].str.match(r"00", na=False)
+    # 00 is the international prefix only before a country code (which never starts with 0), so
+    # "00" alone never becomes "" and the result never starts with a prefix to strip again.
+    international = digits.str.match(r"00[1-9]", na=False)
     digits = digits.mask(international, digits.str.slice(2))
     return number.mask(written, digits)
 

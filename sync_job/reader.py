@@ -114,7 +114,7 @@ def _decode(raw: bytes, source: str) -> str:
 
 
 def _first_record(text: str) -> list[str]:
-    reader = csv.reader(io.StringIO(text[: 1 << 16]))
+    reader = csv.reader(io.StringIO(text[: 1 << 16], newline=""))
     return next(reader, [])
 
 
@@ -124,7 +124,8 @@ def _read_fast(raw: bytes, width: int) -> pd.DataFrame | None:
     try:
         table = pa_csv.read_csv(
             io.BytesIO(raw),
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            # Skips the header *record* (skip_rows would skip a line, splitting a quoted header).
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows_after_names=1),
             parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
@@ -154,6 +155,23 @@ def _read_tolerant(text: str, width: int, problems: list[RowProblem]) -> pd.Data
     return pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)], dtype="str")
 
 
+def _check_quotes(text: str, source: str) -> None:
+    """Refuse a file whose last quote never closes: it would swallow every later row."""
+    if text.count('"') % 2 == 0:
+        return
+    records = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    try:
+        for _ in records:
+            start = records.line_num + 1
+    except csv.Error as exc:
+        if "end of data" in str(exc):
+            raise InputFileError(
+                f"{source}: the quote opened in the row starting on line {start} is never "
+                f"closed, so every line after it would be read as one cell; fix the quoting"
+            ) from None
+
+
 def read_input(path: Path) -> InputTable:
     """Read the changes file at ``path``. Raises InputFileError for file-level problems."""
     source = path.name
@@ -164,6 +182,7 @@ def read_input(path: Path) -> InputTable:
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     text = _decode(raw, source)
+    _check_quotes(text, source)
     headers = _first_record(text)
     if not any(h.strip() for h in headers):
         raise InputFileError(f"{source}: the file is empty; expected a header row with contactId")
@@ -180,6 +199,8 @@ def read_input(path: Path) -> InputTable:
     blank = pd.Series(True, index=frame.index)
     for name in frame.columns:
         blank &= frame[name].str.strip() == ""
+    # A row whose only text lies beyond the last header is not blank: it carries a problem.
+    blank &= ~table["row"].isin([problem.row for problem in problems]).to_numpy()
     table = table[~blank.to_numpy()].reset_index(drop=True)
     header_names = {name: headers[position].strip() for position, name in positions.items()}
     return InputTable(frame=table, headers=header_names, problems=problems, warnings=warnings)

@@ -1,0 +1,404 @@
+"""read_input: every cell as text, row numbers an operator sees, file-level errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sync_job.errors import InputFileError, StartupError
+from sync_job.normalize import normalize_changes
+from sync_job.reader import VALUE_FIELDS, InputTable, RowProblem, header_key, read_input
+from sync_job.schema import validate
+
+
+def write(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_bytes(content.encode("utf-8"))
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def read(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> InputTable:
+    return read_input(write(tmp_path, content, name))
+
+
+def records(table: InputTable) -> list[dict[str, object]]:
+    return table.frame.to_dict("records")
+
+
+def read_error(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> str:
+    with pytest.raises(InputFileError) as caught:
+        read(tmp_path, content, name)
+    assert isinstance(caught.value, StartupError)
+    return str(caught.value)
+
+
+# ---------------------------------------------------------------- the frame
+
+
+def test_a_clean_file(tmp_path: Path) -> None:
+    table = read(
+        tmp_path,
+        "contactId,names,number,email\n"
+        "101,Ann Lee,+255 712 345 678,ann@example.com\n"
+        "102,Bo,,\n",
+    )
+    assert table.frame.columns.tolist() == ["row", "contactId", "names", "number", "email"]
+    assert table.frame["row"].dtype == "int64"
+    for name in ("contactId", "names", "number", "email"):
+        assert table.frame[name].dtype == "str"
+    assert records(table) == [
+        {"row": 2, "contactId": "101", "names": "Ann Lee", "number": "+255 712 345 678",
+         "email": "ann@example.com"},
+        {"row": 3, "contactId": "102", "names": "Bo", "number": "", "email": ""},
+    ]
+    assert table.headers == {"contactId": "contactId", "names": "names", "number": "number",
+                             "email": "email"}
+    assert table.problems == []
+    assert table.warnings == []
+
+
+def test_only_the_columns_the_file_has(tmp_path: Path) -> None:
+    table = read(tmp_path, "email,contactId\na@b.co,1\n")
+    assert table.frame.columns.tolist() == ["row", "email", "contactId"]
+    assert set(table.headers) == {"email", "contactId"}
+    assert records(table) == [{"row": 2, "email": "a@b.co", "contactId": "1"}]
+
+
+def test_every_cell_is_text_and_keeps_every_digit(tmp_path: Path) -> None:
+    table = read(
+        tmp_path,
+        "contactId,names,number,email\n"
+        "0012,NA,0712345678,null\n"
+        "123456789012345678901234,None,255712345678901,nan\n"
+        "1.0,N/A,2.55712E+11,TRUE\n"
+        "007,#N/A,'255712345678,-\n",
+    )
+    assert table.frame["contactId"].tolist() == [
+        "0012", "123456789012345678901234", "1.0", "007"]
+    assert table.frame["names"].tolist() == ["NA", "None", "N/A", "#N/A"]
+    assert table.frame["number"].tolist() == [
+        "0712345678", "255712345678901", "2.55712E+11", "'255712345678"]
+    assert table.frame["email"].tolist() == ["null", "nan", "TRUE", "-"]
+    assert not table.frame.isna().any().any()
+
+
+def test_empty_cells_are_empty_text_not_missing(tmp_path: Path) -> None:
+    table = read(tmp_path, 'contactId,names,email\n1,,""\n2," ",x\n')
+    assert table.frame["names"].tolist() == ["", " "]
+    assert table.frame["email"].tolist() == ["", "x"]
+    assert not table.frame.isna().any().any()
+
+
+def test_bom_is_stripped(tmp_path: Path) -> None:
+    table = read(tmp_path, b"\xef\xbb\xbfcontactId,names\r\n1,Ann\r\n")
+    assert table.headers == {"contactId": "contactId", "names": "names"}
+    assert records(table) == [{"row": 2, "contactId": "1", "names": "Ann"}]
+
+
+def test_crlf_line_endings(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\r\n1,Ann\r\n2,Bo\r\n")
+    assert records(table) == [
+        {"row": 2, "contactId": "1", "names": "Ann"},
+        {"row": 3, "contactId": "2", "names": "Bo"},
+    ]
+
+
+def test_no_newline_at_the_end(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\n1,Ann\n2,Bo")
+    assert table.frame["names"].tolist() == ["Ann", "Bo"]
+
+
+def test_quoted_commas_quotes_and_newlines(tmp_path: Path) -> None:
+    table = read(
+        tmp_path,
+        'contactId,names,email\n'
+        '1,"Lee, Ann","a@b.co"\n'
+        '2,"Bo ""the boss"" Ek",\n'
+        '3,"two\nlines",c@d.co\n'
+        '4,Dee,d@e.co\n',
+    )
+    assert table.frame["names"].tolist() == ["Lee, Ann", 'Bo "the boss" Ek', "two\nlines", "Dee"]
+    assert table.frame["row"].tolist() == [2, 3, 4, 5]
+    assert table.problems == []
+
+
+def test_unicode_text_is_kept(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\n1,Zoë Ñandú 李\n")
+    assert table.frame["names"].tolist() == ["Zoë Ñandú 李"]
+
+
+# ---------------------------------------------------------------- row numbers
+
+
+def test_blank_lines_are_dropped_but_rows_keep_the_files_numbers(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\n1,Ann\n\n2,Bo\n,\n  ,  \n3,Cy\n\n")
+    assert records(table) == [
+        {"row": 2, "contactId": "1", "names": "Ann"},
+        {"row": 4, "contactId": "2", "names": "Bo"},
+        {"row": 7, "contactId": "3", "names": "Cy"},
+    ]
+    assert table.frame.index.tolist() == [0, 1, 2]
+
+
+def test_blank_lines_in_a_one_column_file(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId\n1\n\n2\n")
+    assert table.frame["row"].tolist() == [2, 4]
+    assert table.frame["contactId"].tolist() == ["1", "2"]
+
+
+def test_a_row_with_only_an_ignored_column_filled_is_kept(tmp_path: Path) -> None:
+    # It is not blank: the operator typed something on it, so it stays (and fails validation).
+    table = read(tmp_path, "contactId,notes\n,hello\n1,\n")
+    assert table.frame["row"].tolist() == [2, 3]
+    assert table.frame["contactId"].tolist() == ["", "1"]
+
+
+# ---------------------------------------------------------------- headers
+
+
+def test_unknown_columns_are_ignored_with_a_warning_naming_them(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,Notes,names,Owner \n1,x,Ann,y\n", name="in.csv")
+    assert table.frame.columns.tolist() == ["row", "contactId", "names"]
+    assert len(table.warnings) == 2
+    assert "'Notes'" in table.warnings[0] and "in.csv" in table.warnings[0]
+    assert "'Owner'" in table.warnings[1]
+    assert all("contactId, names, number, email" in w for w in table.warnings)
+
+
+def test_an_empty_header_cell_is_ignored_silently(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,,names\n1,x,Ann\n")
+    assert table.frame.columns.tolist() == ["row", "contactId", "names"]
+    assert table.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Contact ID", "contactId"),
+        ("contact_id", "contactId"),
+        ("CONTACT-ID", "contactId"),
+        ("id", "contactId"),
+        (" contactId ", "contactId"),
+        ("Phone", "number"),
+        ("Phone Number", "number"),
+        ("mobile", "number"),
+        ("E-mail", "email"),
+        ("Email Address", "email"),
+        ("Full Name", "names"),
+        ("Name", "names"),
+    ],
+)
+def test_header_aliases(tmp_path: Path, header: str, field: str) -> None:
+    if field == "contactId":
+        content = f'"{header}",names\n1,Ann\n'
+    else:
+        content = f'contactId,"{header}"\n1,value\n'
+    table = read(tmp_path, content)
+    assert field in table.frame.columns
+    assert table.headers[field] == header.strip()
+    assert table.warnings == []
+
+
+def test_headers_keep_the_operators_spelling(tmp_path: Path) -> None:
+    table = read(tmp_path, "Contact ID,Full Name,Phone,E-mail\n1,Ann,255712345678,a@b.co\n")
+    assert table.headers == {"contactId": "Contact ID", "names": "Full Name",
+                             "number": "Phone", "email": "E-mail"}
+    assert table.frame.columns.tolist() == ["row", "contactId", "names", "number", "email"]
+
+
+def test_header_key() -> None:
+    assert header_key(" Contact_ID ") == "contactid"
+    assert header_key("E-mail") == "email"
+    assert header_key("Phone  Number") == "phonenumber"
+
+
+def test_two_headers_for_the_same_field_name_both(tmp_path: Path) -> None:
+    message = read_error(tmp_path, "contactId,Phone,number\n1,2,3\n", name="dup.csv")
+    assert "dup.csv" in message
+    assert "'Phone'" in message and "'number'" in message
+    assert "same field" in message
+
+
+def test_a_repeated_header_is_two_headers_for_one_field(tmp_path: Path) -> None:
+    message = read_error(tmp_path, "contactId,email,email\n1,a@b.co,c@d.co\n")
+    assert message.count("'email'") >= 2
+
+
+def test_no_contact_id_column_names_the_headers_found(tmp_path: Path) -> None:
+    message = read_error(tmp_path, "Customer,Phone,Mail\nx,1,y\n", name="nocid.csv")
+    assert "nocid.csv" in message
+    assert "no contactId column" in message
+    assert "'Customer'" in message and "'Phone'" in message and "'Mail'" in message
+
+
+# ---------------------------------------------------------------- file-level errors
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="file not found"):
+        read_input(tmp_path / "nope.csv")
+
+
+def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError):
+        read_input(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf", b" , ,\n"])
+def test_an_empty_file(tmp_path: Path, content: bytes) -> None:
+    message = read_error(tmp_path, content, name="empty.csv")
+    assert "empty.csv" in message and "empty" in message
+
+
+@pytest.mark.parametrize(
+    "content", ["contactId,names,number,email\n", "contactId,names", "Contact ID\r\n"])
+def test_a_header_only_file_has_zero_rows_and_no_error(tmp_path: Path, content: str) -> None:
+    table = read(tmp_path, content)
+    assert len(table.frame) == 0
+    assert table.frame.columns[0] == "row"
+    assert "contactId" in table.frame.columns
+    assert table.problems == []
+
+
+def test_a_binary_file(tmp_path: Path) -> None:
+    content = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + bytes(range(256))
+    message = read_error(tmp_path, content, name="changes.xlsx")
+    assert "changes.xlsx" in message and "not a text" in message
+
+
+def test_non_utf8_bytes(tmp_path: Path) -> None:
+    content = "contactId,names\n1,Ann\n2,Jos\xe9\n".encode("latin-1")
+    message = read_error(tmp_path, content, name="latin.csv")
+    assert "latin.csv" in message
+    assert "not UTF-8" in message
+    assert "line 3" in message
+
+
+# ---------------------------------------------------------------- ragged rows
+
+
+def test_a_row_with_too_many_cells_is_a_problem_naming_the_row(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names,email\n1,Ann,a@b.co\n2,Lee, Bo,b@c.co\n3,Cy,\n")
+    assert table.problems == [
+        RowProblem(3, None, "the row has 4 cells but the header has 3 columns; a value "
+                            "probably contains an unquoted comma"),
+    ]
+    assert records(table) == [
+        {"row": 2, "contactId": "1", "names": "Ann", "email": "a@b.co"},
+        {"row": 3, "contactId": "2", "names": "Lee", "email": " Bo"},
+        {"row": 4, "contactId": "3", "names": "Cy", "email": ""},
+    ]
+
+
+def test_extra_empty_cells_are_not_a_problem(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\n1,Ann,,\n2,Bo, \n3,Cy\n")
+    assert table.problems == []
+    assert table.frame["names"].tolist() == ["Ann", "Bo", "Cy"]
+    assert table.frame["row"].tolist() == [2, 3, 4]
+
+
+def test_a_row_with_too_few_cells_is_padded(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names,number,email\n1,Ann\n2\n3,Cy,255712345678,c@d.co\n")
+    assert table.problems == []
+    assert records(table) == [
+        {"row": 2, "contactId": "1", "names": "Ann", "number": "", "email": ""},
+        {"row": 3, "contactId": "2", "names": "", "number": "", "email": ""},
+        {"row": 4, "contactId": "3", "names": "Cy", "number": "255712345678",
+         "email": "c@d.co"},
+    ]
+
+
+def test_ragged_rows_blank_lines_and_quoted_newlines_keep_row_numbers(tmp_path: Path) -> None:
+    table = read(
+        tmp_path,
+        "contactId,names\r\n"
+        "1,Ann\r\n"  # row 2
+        "\r\n"  # row 3: blank
+        '2,"two\r\nlines"\r\n'  # row 4
+        "3,Cy,extra\r\n"  # row 5: ragged
+        "4\r\n"  # row 6: short
+        "5,Ed\r\n",  # row 7
+    )
+    assert table.frame["row"].tolist() == [2, 4, 5, 6, 7]
+    assert table.frame["contactId"].tolist() == ["1", "2", "3", "4", "5"]
+    assert table.frame["names"].tolist() == ["Ann", "two\r\nlines", "Cy", "", "Ed"]
+    assert [p.row for p in table.problems] == [5]
+    assert "3 cells" in table.problems[0].message
+
+
+def test_ragged_rows_in_a_file_with_a_bom(tmp_path: Path) -> None:
+    table = read(tmp_path, b"\xef\xbb\xbfcontactId,names\n1,Ann,x\n2,Bo\n")
+    assert table.headers["contactId"] == "contactId"
+    assert table.frame["contactId"].tolist() == ["1", "2"]
+    assert [p.row for p in table.problems] == [2]
+
+
+def test_the_frame_has_a_plain_positional_index(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId\n\n1\n\n2\n")
+    assert isinstance(table.frame.index, pd.RangeIndex)
+    assert table.frame.index.tolist() == [0, 1]
+
+
+# ---------------------------------------------------------------- odd line endings and quotes
+
+
+def test_old_mac_cr_line_endings(tmp_path: Path) -> None:
+    # Excel for Mac's "CSV (Macintosh)" ends lines with a bare CR.
+    table = read(tmp_path, "contactId,names\r1,Ann\r2,Bo\r")
+    assert records(table) == [
+        {"row": 2, "contactId": "1", "names": "Ann"},
+        {"row": 3, "contactId": "2", "names": "Bo"},
+    ]
+
+
+def test_old_mac_cr_line_endings_with_ragged_rows(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\r1,Ann,x\r2\r")
+    assert table.frame["contactId"].tolist() == ["1", "2"]
+    assert [p.row for p in table.problems] == [2]
+
+
+def test_a_quoted_newline_in_a_header(tmp_path: Path) -> None:
+    table = read(tmp_path, '"Contact\nID",names\n1,Ann\n2,Bo\n')
+    assert records(table) == [
+        {"row": 2, "contactId": "1", "names": "Ann"},
+        {"row": 3, "contactId": "2", "names": "Bo"},
+    ]
+
+
+def test_an_unterminated_quote_is_refused_naming_its_line(tmp_path: Path) -> None:
+    # Read leniently, the quote would swallow rows 3 and 4 into one cell of row 2.
+    message = read_error(tmp_path, 'contactId,names\n1,"Ann\n2,Bo\n3,Cy\n', name="q.csv")
+    assert "q.csv" in message
+    assert "line 2" in message
+    assert "never closed" in message
+
+
+def test_stray_quotes_inside_unquoted_cells_are_kept(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\n1,Bo 5'11\"\n2,Cy \"the\" Ek\n")
+    assert table.frame["names"].tolist() == ["Bo 5'11\"", 'Cy "the" Ek']
+
+
+def test_a_row_with_text_only_beyond_the_header_is_kept_with_its_problem(
+    tmp_path: Path,
+) -> None:
+    # All its cells under the header are empty, yet it is not blank: the operator typed a note
+    # past the last column. Dropping it while keeping its problem broke validation (KeyError).
+    table = read(tmp_path, "contactId,names,email\n1,Ann,\n,,,note\n2,Bo,\n")
+    assert table.frame["row"].tolist() == [2, 3, 4]
+    assert [p.row for p in table.problems] == [3]
+    assert set(table.frame["row"]) >= {p.row for p in table.problems}
+
+
+def test_read_problems_reach_validation(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names,email\n1,Ann,\n,,,note\n2,Lee, Bo,b@c.co\n")
+    changes = normalize_changes(table.frame, clear_marker="<clear>", empty_cells="unchanged")
+    going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    verdict = validate(changes, table.frame, table.headers, going, table.problems)
+    assert verdict.invalid.tolist() == [False, True, True]
+    assert verdict.errors.iat[1].startswith("row: the row has 4 cells but the header has 3")
+    assert verdict.errors.iat[2].startswith("row: the row has 4 cells but the header has 3")

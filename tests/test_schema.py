@@ -1,0 +1,419 @@
+"""schema.validate: one test per rule with the exact message, lazy reporting, duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import permutations
+
+import pandas as pd
+import pytest
+
+from sync_job.normalize import normalize_changes
+from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
+from sync_job.schema import RULES, Verdict, email_problem, validate
+
+FILLER = {"names": "Ann"}  # gives a row something to change without tripping any rule
+
+
+def reader_frame(rows: Sequence[Mapping[str, str]]) -> pd.DataFrame:
+    """A frame shaped like the reader's output: ``row`` int64 from 2, then text columns."""
+    columns = [ID_FIELD, *VALUE_FIELDS]
+    frame = pd.DataFrame({"row": pd.Series(range(2, len(rows) + 2), dtype="int64")})
+    for name in columns:
+        frame[name] = pd.Series([r.get(name, "") for r in rows], dtype="str")
+    return frame
+
+
+def check(
+    rows: Sequence[Mapping[str, str]],
+    *,
+    headers: Mapping[str, str] | None = None,
+    going_out: Mapping[str, Sequence[bool]] | None = None,
+    read_problems: Sequence[RowProblem] = (),
+    empty_cells: str = "unchanged",
+) -> Verdict:
+    raw = reader_frame(rows)
+    changes = normalize_changes(raw, clear_marker="<clear>", empty_cells=empty_cells)
+    if going_out is None:
+        out = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    else:
+        out = {name: pd.Series(list(flags), index=changes.index, dtype=bool)
+               for name, flags in going_out.items()}
+    return validate(changes, raw, headers or {}, out, read_problems)
+
+
+def errors_of(rows: Sequence[Mapping[str, str]], **kwargs: object) -> list[str]:
+    verdict = check(rows, **kwargs)  # type: ignore[arg-type]
+    assert verdict.invalid.tolist() == [e != "" for e in verdict.errors.tolist()]
+    return verdict.errors.tolist()
+
+
+def joined_in_any_order(error: str, messages: Sequence[str]) -> bool:
+    """``error`` is exactly these messages joined by "; ", in some order."""
+    return any(error == "; ".join(order) for order in permutations(messages))
+
+
+def good(contact: str, **fields: str) -> dict[str, str]:
+    return {ID_FIELD: contact, **(fields or FILLER)}
+
+
+# ---------------------------------------------------------------- one test per rule
+
+RULE_CASES: dict[str, tuple[dict[str, str], str]] = {
+    "contact_id_present": (
+        {ID_FIELD: "  ", "names": "Ann"},
+        "contactId: missing: every row needs the id of the contact to update",
+    ),
+    "contact_id_whole_number": (
+        {ID_FIELD: " 12a ", "names": "Ann"},
+        'contactId: "12a" is not a contact id: expected a positive whole number such as 12345',
+    ),
+    "names_length": (
+        {ID_FIELD: "5", "names": "x" * 101},
+        "names: is 101 characters long; at most 100 are allowed",
+    ),
+    "number_not_cleared": (
+        {ID_FIELD: "5", "number": "<clear>"},
+        "number: cannot be cleared: a contact must keep a phone number",
+    ),
+    "number_not_scientific": (
+        {ID_FIELD: "5", "number": "2.55712E+11"},
+        'number: "2.55712E+11" looks like Excel scientific notation: the spreadsheet turned the '
+        "number into a float and digits were lost; format the column as Text and re-enter the "
+        "number",
+    ),
+    "number_international": (
+        {ID_FIELD: "5", "number": "+255 7123"},
+        'number: "+255 7123" is not an international phone number: expected the country code '
+        "and number, 8 to 15 digits, e.g. 255712345678",
+    ),
+    "email_syntax": (
+        {ID_FIELD: "5", "email": "ann@@Example.com"},
+        'email: "ann@@Example.com" is not a valid email address: '
+        + str(email_problem("ann@@example.com")),
+    ),
+    "something_to_change": (
+        {ID_FIELD: "5"},
+        "row: nothing to change: names, number and email are all empty",
+    ),
+    "contact_id_unique": (
+        {ID_FIELD: "7", "names": "Dup"},  # paired with a second row for contact 7 below
+        "contactId: contact 7 is also on row 4; keep one row per contact",
+    ),
+    "number_unique": (
+        {ID_FIELD: "8", "number": "255799999999"},  # paired with another contact below
+        "number: 255799999999 is also given to another contact on row 4; "
+        "a number belongs to one contact",
+    ),
+}
+# The second row each duplicate rule needs, placed at row 4 (after a valid row 3).
+PARTNERS: dict[str, dict[str, str]] = {
+    "contact_id_unique": {ID_FIELD: "007", "names": "Dup too"},
+    "number_unique": {ID_FIELD: "9", "number": "+255 799 999 999"},
+}
+
+
+def test_every_rule_has_a_case() -> None:
+    assert set(RULE_CASES) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_each_rule_gives_its_exact_message_and_leaves_other_rows_valid(rule: str) -> None:
+    bad, message = RULE_CASES[rule]
+    rows = [bad, good("100"), PARTNERS.get(rule, good("101")), good("102", email="a@b.co")]
+    errors = errors_of(rows)
+    assert errors[0] == message
+    assert errors[1] == ""
+    assert errors[3] == ""
+    if rule not in PARTNERS:
+        assert errors[2] == ""
+
+
+def test_the_rules_know_their_fields() -> None:
+    assert RULES["something_to_change"].field is None
+    assert {rule.field for rule in RULES.values()} == {None, ID_FIELD, *VALUE_FIELDS}
+
+
+def test_a_local_number_gets_the_country_code_hint() -> None:
+    [error] = errors_of([{ID_FIELD: "5", "number": "0712 345 678"}])
+    assert error == (
+        'number: "0712 345 678" starts with 0: write it with the country code, e.g. '
+        "255712345678 instead of 0712345678"
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("12345678", True),  # 8 digits
+        ("1234567", False),  # 7
+        ("123456789012345", True),  # 15
+        ("1234567890123456", False),  # 16
+        ("+44 20 7946 0958", True),
+        ("0044 20 7946 0958", True),
+        ("255712345678.0", True),
+        ("'255712345678", True),
+        ("call me", False),
+        ("00", False),
+    ],
+)
+def test_number_length_and_shape(number: str, valid: bool) -> None:
+    [error] = errors_of([{ID_FIELD: "5", "number": number}])
+    assert (error == "") is valid, error
+
+
+@pytest.mark.parametrize(
+    ("contact", "valid"),
+    [
+        ("1", True),
+        ("12345.0", True),
+        ("007", True),
+        ("123456789012345678", True),  # 18 digits fit a 64-bit id
+        ("1234567890123456789", False),
+        ("0", False),
+        ("-3", False),
+        ("1.5", False),
+        ("1e5", False),
+    ],
+)
+def test_contact_id_must_be_a_positive_whole_number(contact: str, valid: bool) -> None:
+    [error] = errors_of([{ID_FIELD: contact, "names": "Ann"}])
+    assert (error == "") is valid, error
+    if not valid:
+        assert error.startswith(f'contactId: "{contact}" is not a contact id')
+
+
+def test_names_of_exactly_100_characters_are_fine() -> None:
+    errors = errors_of([good("1", names="é" * 100), good("2", names=" " + "x" * 100 + " ")])
+    assert errors == ["", ""]
+
+
+def test_clearing_names_and_email_is_fine() -> None:
+    assert errors_of([good("1", names="<clear>", email="<clear>")]) == [""]
+
+
+def test_a_clear_is_something_to_change() -> None:
+    assert errors_of([good("1", email="<clear>")]) == [""]
+
+
+def test_empty_cells_clear_makes_an_empty_number_a_forbidden_clear() -> None:
+    [error] = errors_of([good("1", names="Ann")], empty_cells="clear")
+    assert error == "number: cannot be cleared: a contact must keep a phone number"
+
+
+# ---------------------------------------------------------------- lazy: every problem
+
+
+def test_several_problems_on_one_row_are_all_reported() -> None:
+    rows = [{ID_FIELD: "abc", "names": "n" * 150, "number": "0712345678", "email": "nope"},
+            good("2")]
+    verdict = check(rows)
+    assert joined_in_any_order(verdict.errors.iat[0], [
+        'contactId: "abc" is not a contact id: expected a positive whole number such as 12345',
+        "names: is 150 characters long; at most 100 are allowed",
+        'number: "0712345678" starts with 0: write it with the country code, e.g. '
+        "255712345678 instead of 0712345678",
+        'email: "nope" is not a valid email address: ' + str(email_problem("nope")),
+    ]), verdict.errors.iat[0]
+    assert sorted(verdict.fields.iat[0].split(", ")) == ["contactId", "email", "names", "number"]
+    assert verdict.invalid.tolist() == [True, False]
+    assert verdict.errors.iat[1] == "" and verdict.fields.iat[1] == ""
+
+
+def test_several_problems_of_one_field_are_all_reported() -> None:
+    rows = [{ID_FIELD: "", "names": "x" * 120, "number": "<clear>"}]
+    verdict = check(rows)
+    assert joined_in_any_order(verdict.errors.iat[0], [
+        "contactId: missing: every row needs the id of the contact to update",
+        "names: is 120 characters long; at most 100 are allowed",
+        "number: cannot be cleared: a contact must keep a phone number",
+    ]), verdict.errors.iat[0]
+
+
+def test_problems_of_many_rows_are_all_reported() -> None:
+    rows = [{ID_FIELD: ""}, good("1"), {ID_FIELD: "x", "number": "<clear>"},
+            good("2", email="@"), good("3")]
+    verdict = check(rows)
+    assert verdict.invalid.tolist() == [True, False, True, True, False]
+    assert joined_in_any_order(verdict.errors.iat[0], [
+        "contactId: missing: every row needs the id of the contact to update",
+        "row: nothing to change: names, number and email are all empty",
+    ])
+    assert joined_in_any_order(verdict.errors.iat[2], [
+        'contactId: "x" is not a contact id: expected a positive whole number such as 12345',
+        "number: cannot be cleared: a contact must keep a phone number",
+    ])
+    assert verdict.errors.iat[3].startswith('email: "@" is not a valid email address: ')
+
+
+# ---------------------------------------------------------------- duplicates
+
+
+def test_a_contact_on_three_rows_names_the_other_two_on_each() -> None:
+    rows = [good("5", names="A"), good("6"), good("5", names="B"), good("05", names="C")]
+    errors = errors_of(rows)
+    assert errors == [
+        "contactId: contact 5 is also on rows 4, 5; keep one row per contact",
+        "",
+        "contactId: contact 5 is also on rows 2, 5; keep one row per contact",
+        "contactId: contact 5 is also on rows 2, 4; keep one row per contact",
+    ]
+
+
+def test_the_same_number_on_two_contacts_makes_both_invalid() -> None:
+    rows = [
+        good("1", number="255712345678"),
+        good("2", number="255700000002"),
+        good("3", number="+255 (712) 345-678"),
+    ]
+    errors = errors_of(rows)
+    assert errors == [
+        "number: 255712345678 is also given to another contact on row 4; "
+        "a number belongs to one contact",
+        "",
+        "number: 255712345678 is also given to another contact on row 2; "
+        "a number belongs to one contact",
+    ]
+
+
+def test_the_same_contact_twice_with_one_number_is_a_contact_id_problem_only() -> None:
+    rows = [good("1", number="255712345678"), good("1", number="255712345678")]
+    errors = errors_of(rows)
+    assert errors == [
+        "contactId: contact 1 is also on row 3; keep one row per contact",
+        "contactId: contact 1 is also on row 2; keep one row per contact",
+    ]
+
+
+def test_empty_and_cleared_values_are_never_duplicates() -> None:
+    rows = [{ID_FIELD: "", "names": "A"}, {ID_FIELD: "", "names": "B"},
+            good("1", email="<clear>"), good("2", email="<clear>")]
+    errors = errors_of(rows)
+    assert errors[0] == errors[1] == (
+        "contactId: missing: every row needs the id of the contact to update")
+    assert errors[2:] == ["", ""]
+
+
+def test_duplicates_do_not_hide_other_problems() -> None:
+    rows = [good("5", names="x" * 101), good("5")]
+    errors = errors_of(rows)
+    assert joined_in_any_order(errors[0], [
+        "contactId: contact 5 is also on row 3; keep one row per contact",
+        "names: is 101 characters long; at most 100 are allowed",
+    ])
+    assert errors[1] == "contactId: contact 5 is also on row 2; keep one row per contact"
+
+
+# ---------------------------------------------------------------- email only when going out
+
+
+def test_email_not_going_out_is_not_judged() -> None:
+    rows = [good("1", email="not an email"), good("2", email="also@@bad")]
+    verdict = check(rows, going_out={"names": [True, True], "number": [True, True],
+                                     "email": [False, True]})
+    assert verdict.errors.iat[0] == ""
+    assert verdict.errors.iat[1].startswith('email: "also@@bad" is not a valid email address: ')
+    assert verdict.invalid.tolist() == [False, True]
+
+
+def test_email_going_out_is_judged() -> None:
+    rows = [good("1", email="not an email")]
+    verdict = check(rows, going_out={"names": [False], "number": [False], "email": [True]})
+    assert verdict.errors.iat[0].startswith('email: "not an email" is not a valid email address')
+
+
+def test_cheap_checks_apply_even_when_not_going_out() -> None:
+    rows = [{ID_FIELD: "1", "names": "x" * 101, "number": "12"}]
+    verdict = check(rows, going_out={"names": [False], "number": [False], "email": [False]})
+    assert "names: is 101 characters long" in verdict.errors.iat[0]
+    assert 'number: "12" is not an international phone number' in verdict.errors.iat[0]
+
+
+# ---------------------------------------------------------------- the operator's headers
+
+
+def test_messages_use_the_operators_headers() -> None:
+    rows = [{ID_FIELD: "x", "number": "12"}, good("2", names="n" * 101)]
+    headers = {ID_FIELD: "Contact ID", "number": "Phone", "names": "Full Name"}
+    verdict = check(rows, headers=headers)
+    assert joined_in_any_order(verdict.errors.iat[0], [
+        'Contact ID: "x" is not a contact id: expected a positive whole number such as 12345',
+        'Phone: "12" is not an international phone number: expected the country code and '
+        "number, 8 to 15 digits, e.g. 255712345678",
+    ]), verdict.errors.iat[0]
+    assert verdict.errors.iat[1] == "Full Name: is 101 characters long; at most 100 are allowed"
+    assert sorted(verdict.fields.iat[0].split(", ")) == ["Contact ID", "Phone"]
+    assert verdict.fields.iat[1] == "Full Name"
+
+
+def test_phone_header_prefixes_number_errors() -> None:
+    verdict = check([{ID_FIELD: "1", "number": "<clear>"}], headers={"number": "Phone"})
+    assert verdict.errors.iat[0] == "Phone: cannot be cleared: a contact must keep a phone number"
+
+
+# ---------------------------------------------------------------- read problems merged in
+
+
+def test_read_problems_are_merged_in_first() -> None:
+    problems = [
+        RowProblem(3, None, "the row has 5 cells but the header has 4 columns"),
+        RowProblem(4, "email", "odd cell"),
+    ]
+    rows = [good("1"), {ID_FIELD: "x", "names": "Bo"}, good("3")]
+    verdict = check(rows, read_problems=problems, headers={"email": "E-mail"})
+    assert verdict.errors.tolist() == [
+        "",
+        "row: the row has 5 cells but the header has 4 columns; "
+        'contactId: "x" is not a contact id: expected a positive whole number such as 12345',
+        "E-mail: odd cell",
+    ]
+    assert verdict.invalid.tolist() == [False, True, True]
+    assert verdict.fields.tolist() == ["", "row, contactId", "E-mail"]
+
+
+def test_a_read_problem_alone_makes_a_row_invalid() -> None:
+    rows = [good("1"), good("2")]
+    verdict = check(rows, read_problems=[RowProblem(2, None, "ragged")])
+    assert verdict.errors.tolist() == ["row: ragged", ""]
+    assert verdict.invalid.tolist() == [True, False]
+
+
+def test_row_numbers_not_starting_at_two_are_honoured() -> None:
+    # The reader drops blank lines but keeps the file's row numbers.
+    raw = reader_frame([good("1"), {ID_FIELD: "x", "names": "A"}])
+    raw["row"] = pd.Series([5, 9], dtype="int64")
+    changes = normalize_changes(raw, clear_marker="<clear>", empty_cells="unchanged")
+    going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    verdict = validate(changes, raw, {}, going, [RowProblem(5, None, "ragged")])
+    assert verdict.errors.iat[0] == "row: ragged"
+    assert verdict.errors.iat[1].startswith('contactId: "x"')
+
+
+def test_duplicate_messages_use_the_files_row_numbers() -> None:
+    raw = reader_frame([good("1"), good("1")])
+    raw["row"] = pd.Series([5, 9], dtype="int64")
+    changes = normalize_changes(raw, clear_marker="<clear>", empty_cells="unchanged")
+    going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    verdict = validate(changes, raw, {}, going)
+    assert verdict.errors.tolist() == [
+        "contactId: contact 1 is also on row 9; keep one row per contact",
+        "contactId: contact 1 is also on row 5; keep one row per contact",
+    ]
+
+
+# ---------------------------------------------------------------- the verdict
+
+
+def test_a_clean_table_is_all_valid() -> None:
+    rows = [good("1"), good("2", number="+255 712 345 678", email="A@B.CO"),
+            good("3", names="<clear>")]
+    verdict = check(rows)
+    assert verdict.invalid.tolist() == [False, False, False]
+    assert verdict.errors.tolist() == ["", "", ""]
+    assert verdict.fields.tolist() == ["", "", ""]
+    assert verdict.invalid.dtype == bool
+
+
+def test_an_empty_table_is_valid() -> None:
+    verdict = check([])
+    assert len(verdict.invalid) == 0 and len(verdict.errors) == 0
