@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(overrides snapshot.path)")
     run.add_argument("--results", type=Path, metavar="PATH",
                      help="where to write the results CSV (overrides results.path)")
+    run.add_argument("--sheet", metavar="NAME",
+                     help="for an .xlsx input: the sheet to read (default: the first; "
+                          "overrides input.sheet)")
     run.add_argument("--base-url", metavar="URL",
                      help="API base URL, e.g. https://sms-api.huduma.cloud/api/v3 "
                           "(overrides api.base_url)")
@@ -141,6 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {
         "input": args.input, "snapshot": args.snapshot, "results": args.results,
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
+        "sheet": args.sheet,
     }
     config = load_config(args.config, overrides, dry_run=args.dry_run)
     report = run_sync(config)

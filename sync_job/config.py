@@ -8,6 +8,7 @@ against the working directory, as a shell user expects.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
@@ -35,6 +36,11 @@ class InputConfig:
     path: Path = Path("sample_data/changes.csv")
     clear_marker: str = "<clear>"
     empty_cells: str = "unchanged"  # "unchanged" | "clear"
+    encoding: str | None = None  # None: BOM, then UTF-8, then cp1252
+    delimiter: str | None = None  # None: sniffed among , ; tab |
+    sheet: str | None = None  # None: the workbook's first sheet
+    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    phone_check: str = "possible"  # "possible" | "valid" | "format"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +131,40 @@ def _choice(*options: str) -> Checker:
     return check
 
 
+def _encoding(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, str) and raw.strip():
+        try:
+            return codecs.lookup(raw.strip()).name, None
+        except LookupError:
+            pass
+    return None, "expected a text encoding such as utf-8, utf-16 or cp1252"
+
+
+_DELIMITER_WORDS = {",": ",", ";": ";", "|": "|", "\t": "\t", "tab": "\t", "comma": ",",
+                    "semicolon": ";", "pipe": "|"}
+
+
+def _delimiter(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, str) and raw.lower() in _DELIMITER_WORDS:
+        return _DELIMITER_WORDS[raw.lower()], None
+    return None, 'expected one of ",", ";", "|", "tab"'
+
+
+_FIELD_NAMES = ("contactId", "names", "number", "email")
+
+
+def _columns(raw: Any) -> tuple[Any, str | None]:
+    expected = "expected a mapping of header → field (" + ", ".join(_FIELD_NAMES) + ")"
+    if not isinstance(raw, dict) or not raw:
+        return None, expected
+    mapping: dict[str, str] = {}
+    for header, name in raw.items():
+        if not isinstance(header, str) or not header.strip() or name not in _FIELD_NAMES:
+            return None, expected
+        mapping[header] = name
+    return mapping, None
+
+
 # section -> key -> checker. The dataclass defaults above are the documented defaults.
 _SCHEMA: dict[str, dict[str, Checker]] = {
     "api": {
@@ -137,6 +177,11 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "path": _path,
         "clear_marker": _marker,
         "empty_cells": _choice("unchanged", "clear"),
+        "encoding": _encoding,
+        "delimiter": _delimiter,
+        "sheet": _text,
+        "columns": _columns,
+        "phone_check": _choice("possible", "valid", "format"),
     },
     "snapshot": {"path": _path},
     "results": {"path": _path},
@@ -165,6 +210,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "base_url": ("api", "base_url"),
     "concurrency": ("push", "concurrency"),
     "rate_limit": ("push", "rate_limit"),
+    "sheet": ("input", "sheet"),
 }
 
 

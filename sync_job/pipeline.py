@@ -28,7 +28,7 @@ from sync_job.errors import ConfigError, StartupError, TokenError
 from sync_job.normalize import normalize_changes, normalize_snapshot
 from sync_job.push import Update, push_updates
 from sync_job.ratelimit import RateGate
-from sync_job.reader import ID_FIELD, VALUE_FIELDS, read_input
+from sync_job.reader import ID_FIELD, VALUE_FIELDS, ReadOptions, read_input
 from sync_job.results import (
     count_statuses,
     empty_results,
@@ -127,7 +127,10 @@ def run_sync(
                 f"the API token is missing: set the environment variable "
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
-    table = read_input(config.input.path)
+    table = read_input(config.input.path, ReadOptions(
+        encoding=config.input.encoding, delimiter=config.input.delimiter,
+        sheet=config.input.sheet, columns=config.input.columns))
+    log.info("reading %s (%s)", config.input.path.name, table.details)
     warnings.extend(table.warnings)
     snapshot_raw = read_snapshot(config.snapshot.path)
     if snapshot_raw is None:
@@ -152,6 +155,7 @@ def run_sync(
         changes, raw, table.headers,
         going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
         read_problems=table.problems,
+        phone_check=config.input.phone_check,
     )
     valid = ~verdict.invalid
     sends = sends.mul(valid, axis=0).astype(bool)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import InputFileError
+from sync_job.sniff import DELIMITER_NAMES, decode, sniff_delimiter
+from sync_job.workbook import read_sheet
 
 ID_FIELD = "contactId"
 VALUE_FIELDS: tuple[str, ...] = ("names", "number", "email")
@@ -58,6 +61,8 @@ class InputTable:
     """Field → the header as the file spells it, so messages use the operator's words."""
     problems: list[RowProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    details: str = ""
+    """How the file was read, for the log: encoding and delimiter, or the sheet."""
 
 
 def header_key(header: str) -> str:
@@ -65,12 +70,21 @@ def header_key(header: str) -> str:
     return _HEADER_NOISE.sub("", header.strip().lower())
 
 
-def map_headers(headers: list[str], *, source: str) -> tuple[dict[int, str], list[str]]:
+def _lookup(extra: Mapping[str, str]) -> dict[str, str]:
+    lookup = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+    lookup.update({header_key(header): name for header, name in extra.items()})
+    return lookup
+
+
+def map_headers(
+    headers: list[str], *, source: str, extra: Mapping[str, str] | None = None
+) -> tuple[dict[int, str], list[str]]:
     """Match file headers to fields. Returns (column position → field, warnings).
 
-    Raises InputFileError when no column is contactId or two columns claim the same field.
+    ``extra`` maps further headers to fields (``input.columns``). Raises InputFileError when no
+    column is contactId or two columns claim the same field.
     """
-    lookup = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+    lookup = _lookup(extra or {})
     positions: dict[int, str] = {}
     claimed: dict[str, list[str]] = {}
     ignored: list[str] = []
@@ -100,33 +114,32 @@ def map_headers(headers: list[str], *, source: str) -> tuple[dict[int, str], lis
     return positions, warnings
 
 
-def _decode(raw: bytes, source: str) -> str:
-    if b"\x00" in raw[:4096]:
-        raise InputFileError(f"{source}: this is not a text (CSV) file")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(
-            f"{source}: not UTF-8 text (first bad byte on line {line}); save the file as "
-            f"'CSV UTF-8'"
-        ) from None
-
-
-def _first_record(text: str) -> list[str]:
-    reader = csv.reader(io.StringIO(text[: 1 << 16], newline=""))
+def _first_record(text: str, delimiter: str) -> list[str]:
+    reader = csv.reader(io.StringIO(text[: 1 << 16], newline=""), delimiter=delimiter)
     return next(reader, [])
 
 
-def _read_fast(raw: bytes, width: int) -> pd.DataFrame | None:
+def _leading_blank_lines(text: str, delimiter: str) -> int:
+    """Lines before the header that hold nothing (spreadsheets leave ``,,,`` lines too)."""
+    count = 0
+    for line in io.StringIO(text[: 1 << 16], newline=None):
+        if line.replace(delimiter, "").strip():
+            break
+        count += 1
+    return count
+
+
+def _read_fast(utf8: bytes, width: int, delimiter: str, skip: int) -> pd.DataFrame | None:
     """Parse with pyarrow; None when pyarrow refuses the file (e.g. ragged rows)."""
     names = [f"c{i}" for i in range(width)]
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(raw),
+            io.BytesIO(utf8),
             # Skips the header *record* (skip_rows would skip a line, splitting a quoted header).
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows_after_names=1),
-            parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip,
+                                            skip_rows_after_names=1),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False,
+                                              newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
                 strings_can_be_null=False,
@@ -139,17 +152,20 @@ def _read_fast(raw: bytes, width: int) -> pd.DataFrame | None:
     return frame
 
 
-def _read_tolerant(text: str, width: int, problems: list[RowProblem]) -> pd.DataFrame:
+def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
+                   problems: list[RowProblem]) -> pd.DataFrame:
     """Read any delimited text; a row with more cells than headers becomes a problem."""
     rows: list[list[str]] = []
-    records = csv.reader(io.StringIO(text, newline=""))
-    next(records, None)
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for _ in range(skip + 1):
+        next(records, None)
+    name = DELIMITER_NAMES.get(delimiter, repr(delimiter))
     for index, record in enumerate(records):
         if len(record) > width and any(cell.strip() for cell in record[width:]):
             problems.append(RowProblem(
-                index + 2, None,
+                index + skip + 2, None,
                 f"the row has {len(record)} cells but the header has {width} columns; "
-                f"a value probably contains an unquoted comma",
+                f"a value probably contains an unquoted {name}",
             ))
         rows.append((record + [""] * width)[:width])
     return pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)], dtype="str")
@@ -172,35 +188,119 @@ def _check_quotes(text: str, source: str) -> None:
             ) from None
 
 
-def read_input(path: Path) -> InputTable:
+@dataclass(frozen=True, kw_only=True)
+class ReadOptions:
+    """How to read the changes file; None means: work it out from the file."""
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """Extra header → field mappings (``input.columns``), checked before the built-in ones."""
+
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:
     """Read the changes file at ``path``. Raises InputFileError for file-level problems."""
+    options = options or ReadOptions()
     source = path.name
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found")
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        return _read_workbook(path, options, source)
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found") from None
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    text = _decode(raw, source)
+    text, encoding = decode(raw, source=source, encoding=options.encoding)
+    delimiter = options.delimiter or sniff_delimiter(
+        text, looks_like_header=lambda cells: _names_contact_id(cells, options.columns))
     _check_quotes(text, source)
-    headers = _first_record(text)
+    skip = _leading_blank_lines(text, delimiter)
+    headers = _first_record(_after_lines(text, skip), delimiter)
     if not any(h.strip() for h in headers):
         raise InputFileError(f"{source}: the file is empty; expected a header row with contactId")
-    positions, warnings = map_headers(headers, source=source)
+    positions, warnings = map_headers(headers, source=source, extra=options.columns)
 
     problems: list[RowProblem] = []
-    frame = _read_fast(raw, len(headers))
+    utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
+    frame = _read_fast(utf8, len(headers), delimiter, skip)
     if frame is None:
-        frame = _read_tolerant(text, len(headers), problems)
+        frame = _read_tolerant(text, len(headers), delimiter, skip, problems)
+    details = f"{encoding}, {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated"
+    return _assemble(frame, headers, positions, first_row=skip + 2, problems=problems,
+                     warnings=warnings, details=details)
 
+
+def _after_lines(text: str, count: int) -> str:
+    """``text`` without its first ``count`` lines."""
+    if count == 0:
+        return text
+    lines = io.StringIO(text, newline="")
+    for _ in range(count):
+        lines.readline()
+    return lines.read()
+
+
+def _names_contact_id(cells: list[str], extra: Mapping[str, str]) -> bool:
+    lookup = _lookup(extra)
+    return any(lookup.get(header_key(cell)) == ID_FIELD for cell in cells)
+
+
+def _read_workbook(path: Path, options: ReadOptions, source: str) -> InputTable:
+    sheet = read_sheet(path, sheet=options.sheet, source=source)
+    if not sheet.rows:
+        raise InputFileError(f"{source}: sheet {sheet.sheet!r} is empty; expected a header row "
+                             f"with contactId")
+    header_row, headers = sheet.rows[0]
+    positions, warnings = map_headers(headers, source=source, extra=options.columns)
+    width = len(headers)
+    data = sheet.rows[1:]
+    frame = pd.DataFrame([(cells + [""] * width)[:width] for _, cells in data],
+                         columns=[f"c{i}" for i in range(width)], dtype="str")
+    numbers = [number for number, _ in data]
+    problems = [
+        RowProblem(number, positions[position],
+                   f'"{written}" is a date, not text; format the column as Text and re-enter '
+                   f"the value")
+        for (number, position), written in sorted(sheet.dates.items())
+        if position in positions and number != header_row
+    ]
+    return _assemble(frame, headers, positions, first_row=header_row + 1, problems=problems,
+                     warnings=warnings, details=f"sheet {sheet.sheet!r}", row_numbers=numbers)
+
+
+def _assemble(
+    frame: pd.DataFrame,
+    headers: list[str],
+    positions: dict[int, str],
+    *,
+    first_row: int,
+    problems: list[RowProblem],
+    warnings: list[str],
+    details: str,
+    row_numbers: list[int] | None = None,
+) -> InputTable:
+    """Raw cells → the reader's table: fields only, spreadsheet row numbers, blank rows gone."""
     columns = {f"c{position}": name for position, name in positions.items()}
     table = frame[list(columns)].rename(columns=columns)
-    table.insert(0, "row", pd.RangeIndex(2, len(table) + 2, dtype="int64"))
+    if row_numbers is None:
+        table.insert(0, "row", pd.RangeIndex(first_row, first_row + len(table), dtype="int64"))
+    else:
+        table.insert(0, "row", pd.Series(row_numbers, index=table.index, dtype="int64"))
     blank = pd.Series(True, index=frame.index)
     for name in frame.columns:
         blank &= frame[name].str.strip() == ""
     # A row whose only text lies beyond the last header is not blank: it carries a problem.
-    blank &= ~table["row"].isin([problem.row for problem in problems]).to_numpy()
-    table = table[~blank.to_numpy()].reset_index(drop=True)
+    if problems:
+        blank &= ~table["row"].isin([problem.row for problem in problems]).to_numpy()
+    if blank.any():
+        table = table[~blank.to_numpy()].reset_index(drop=True)
+    for position, header in enumerate(headers):
+        if not header.strip() and (frame[f"c{position}"].str.strip() != "").any():
+            warnings.append(f"ignoring values in column {position + 1}: it has no header")
     header_names = {name: headers[position].strip() for position, name in positions.items()}
-    return InputTable(frame=table, headers=header_names, problems=problems, warnings=warnings)
+    return InputTable(frame=table, headers=header_names, problems=problems, warnings=warnings,
+                      details=details)

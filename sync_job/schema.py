@@ -19,6 +19,7 @@ from typing import Any
 import email_validator
 import pandas as pd
 import pandera.pandas as pa
+import phonenumbers
 from pandera.errors import SchemaErrors
 
 from sync_job.normalize import SCIENTIFIC
@@ -42,6 +43,33 @@ def email_problem(address: str) -> str | None:
 def _valid_per_distinct(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
     verdict = {value: judge(value) for value in values.dropna().unique()}
     return values.map(verdict).fillna(True).astype(bool)
+
+
+_POSSIBLE_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "the wrong length",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "not after a known country code",
+}
+
+
+@functools.lru_cache(maxsize=65536)
+def phone_problem(digits: str, check: str) -> str | None:
+    """Why international ``digits`` are not a phone number under ``check``, or None."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return "does not start with a known country code"
+    region = phonenumbers.region_code_for_number(number)
+    where = (f"in {region} (country code {number.country_code})" if region and region != "001"
+             else f"with country code {number.country_code}")
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason not in (phonenumbers.ValidationResult.IS_POSSIBLE,
+                      phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        return f"is {_POSSIBLE_REASONS.get(reason, 'not possible')} for a phone number {where}"
+    if check == "valid" and not phonenumbers.is_valid_number(number):
+        return f"is not a valid phone number {where}"
+    return None
 
 
 class Context:
@@ -91,6 +119,12 @@ def _explain_number(ctx: Context, i: int) -> str:
             f"number, 8 to 15 digits, e.g. 255712345678")
 
 
+def _explain_plan(ctx: Context, i: int, check: str) -> str:
+    digits = ctx.value(i, "number")
+    return (f'"{ctx.typed(i, "number")}" {phone_problem(digits, check)}: expected the country '
+            f"code and the full number, e.g. 255712345678")
+
+
 RULES: dict[str, Rule] = {
     "contact_id_present": Rule(
         ID_FIELD, lambda c, i: "missing: every row needs the id of the contact to update"),
@@ -107,6 +141,8 @@ RULES: dict[str, Rule] = {
                                f"the spreadsheet turned the number into a float and digits were "
                                f"lost; format the column as Text and re-enter the number"),
     "number_international": Rule("number", _explain_number),
+    "number_possible": Rule("number", lambda c, i: _explain_plan(c, i, "possible")),
+    "number_valid": Rule("number", lambda c, i: _explain_plan(c, i, "valid")),
     "email_syntax": Rule(
         "email", lambda c, i: f'"{c.typed(i, "email")}" is not a valid email address: '
                               f"{email_problem(c.value(i, 'email'))}"),
@@ -121,8 +157,14 @@ RULES: dict[str, Rule] = {
 }
 
 
-def build_schema(going_out: Mapping[str, pd.Series]) -> pa.DataFrameSchema:
-    """The schema for one run. ``going_out[field]`` marks values that would be sent."""
+def build_schema(
+    going_out: Mapping[str, pd.Series], *, phone_check: str = "possible"
+) -> pa.DataFrameSchema:
+    """The schema for one run. ``going_out[field]`` marks values that would be sent.
+
+    ``phone_check``: ``format`` checks the digits only; ``possible`` also asks phonenumbers
+    whether the length fits the country code; ``valid`` whether the number is assigned.
+    """
 
     def filled(values: pd.Series) -> pd.Series:
         return values.notna() & (values != "")
@@ -133,6 +175,15 @@ def build_schema(going_out: Mapping[str, pd.Series]) -> pa.DataFrameSchema:
         if judged.any():
             verdict[judged] = _valid_per_distinct(
                 values[judged], lambda v: email_problem(v) is None)
+        return verdict
+
+    def number_plan_ok(values: pd.Series) -> pd.Series:
+        judged = (filled(values) & going_out["number"].reindex(values.index, fill_value=True)
+                  & values.str.fullmatch(PHONE_DIGITS, na=False))
+        verdict = pd.Series(True, index=values.index)
+        if phone_check != "format" and judged.any():
+            verdict[judged] = _valid_per_distinct(
+                values[judged], lambda v: phone_problem(v, phone_check) is None)
         return verdict
 
     def number_shape(values: pd.Series) -> pd.Series:
@@ -160,6 +211,8 @@ def build_schema(going_out: Mapping[str, pd.Series]) -> pa.DataFrameSchema:
                 pa.Check(lambda s: ~s.str.fullmatch(SCIENTIFIC, na=False),
                          name="number_not_scientific"),
                 pa.Check(number_shape, name="number_international"),
+                pa.Check(number_plan_ok,
+                         name="number_valid" if phone_check == "valid" else "number_possible"),
             ]),
             "email": pa.Column(nullable=True, checks=[
                 pa.Check(email_ok, name="email_syntax"),
@@ -192,6 +245,8 @@ def validate(
     headers: Mapping[str, str],
     going_out: Mapping[str, pd.Series],
     read_problems: Sequence[RowProblem] = (),
+    *,
+    phone_check: str = "possible",
 ) -> Verdict:
     """Run the schema over ``frame`` (normalized, positional index) and explain every failure.
 
@@ -201,7 +256,7 @@ def validate(
     found: dict[int, list[tuple[str | None, str]]] = {}
     context = Context(frame, raw)
     try:
-        build_schema(going_out).validate(frame, lazy=True)
+        build_schema(going_out, phone_check=phone_check).validate(frame, lazy=True)
     except SchemaErrors as failure:
         cases = failure.failure_cases
         cases = cases[cases["index"].notna()].drop_duplicates(["check", "index"])

@@ -170,10 +170,16 @@ def test_unknown_columns_are_ignored_with_a_warning_naming_them(tmp_path: Path) 
     assert all("contactId, names, number, email" in w for w in table.warnings)
 
 
-def test_an_empty_header_cell_is_ignored_silently(tmp_path: Path) -> None:
-    table = read(tmp_path, "contactId,,names\n1,x,Ann\n")
+def test_a_column_with_no_header_and_no_values_is_ignored_silently(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,,names\n1,,Ann\n")
     assert table.frame.columns.tolist() == ["row", "contactId", "names"]
     assert table.warnings == []
+
+
+def test_values_under_no_header_are_ignored_with_a_warning(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,,names\n1,x,Ann\n")
+    assert table.frame.columns.tolist() == ["row", "contactId", "names"]
+    assert table.warnings == ["ignoring values in column 2: it has no header"]
 
 
 @pytest.mark.parametrize(
@@ -265,17 +271,35 @@ def test_a_header_only_file_has_zero_rows_and_no_error(tmp_path: Path, content: 
     assert table.problems == []
 
 
-def test_a_binary_file(tmp_path: Path) -> None:
+def test_a_binary_file_renamed_csv(tmp_path: Path) -> None:
+    content = bytes(range(256)) * 4
+    message = read_error(tmp_path, content, name="changes.csv")
+    assert "changes.csv" in message and "not a text" in message
+
+
+def test_a_workbook_renamed_csv_is_recognized(tmp_path: Path) -> None:
+    content = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + bytes(range(256))
+    message = read_error(tmp_path, content, name="changes.csv")
+    assert "Excel workbook" in message and "rename it to .xlsx" in message
+
+
+def test_a_broken_workbook(tmp_path: Path) -> None:
     content = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + bytes(range(256))
     message = read_error(tmp_path, content, name="changes.xlsx")
-    assert "changes.xlsx" in message and "not a text" in message
+    assert "changes.xlsx" in message and "cannot open as an Excel workbook" in message
 
 
-def test_non_utf8_bytes(tmp_path: Path) -> None:
-    content = "contactId,names\n1,Ann\n2,Jos\xe9\n".encode("latin-1")
-    message = read_error(tmp_path, content, name="latin.csv")
-    assert "latin.csv" in message
-    assert "not UTF-8" in message
+def test_cp1252_is_the_fallback_when_bytes_are_not_utf8(tmp_path: Path) -> None:
+    content = "contactId,names\n1,Ann\n2,Jos\xe9 \u2013 P\xe9rez\n".encode("cp1252")
+    table = read(tmp_path, content)
+    assert table.frame["names"].tolist() == ["Ann", "Jos\xe9 \u2013 P\xe9rez"]
+    assert table.details.startswith("cp1252")
+
+
+def test_bytes_that_are_neither_utf8_nor_cp1252(tmp_path: Path) -> None:
+    content = b"contactId,names\n1,Ann\n2,Jo\x81\xff\n"
+    message = read_error(tmp_path, content, name="odd.csv")
+    assert "odd.csv" in message and "neither UTF-8 nor Windows-1252" in message
     assert "line 3" in message
 
 

@@ -31,6 +31,7 @@ def check(
     going_out: Mapping[str, Sequence[bool]] | None = None,
     read_problems: Sequence[RowProblem] = (),
     empty_cells: str = "unchanged",
+    phone_check: str = "possible",
 ) -> Verdict:
     raw = reader_frame(rows)
     changes = normalize_changes(raw, clear_marker="<clear>", empty_cells=empty_cells)
@@ -39,7 +40,7 @@ def check(
     else:
         out = {name: pd.Series(list(flags), index=changes.index, dtype=bool)
                for name, flags in going_out.items()}
-    return validate(changes, raw, headers or {}, out, read_problems)
+    return validate(changes, raw, headers or {}, out, read_problems, phone_check=phone_check)
 
 
 def errors_of(rows: Sequence[Mapping[str, str]], **kwargs: object) -> list[str]:
@@ -87,6 +88,16 @@ RULE_CASES: dict[str, tuple[dict[str, str], str]] = {
         'number: "+255 7123" is not an international phone number: expected the country code '
         "and number, 8 to 15 digits, e.g. 255712345678",
     ),
+    "number_possible": (
+        {ID_FIELD: "5", "number": "255 712 3456"},
+        'number: "255 712 3456" is too short for a phone number in TZ (country code 255): '
+        "expected the country code and the full number, e.g. 255712345678",
+    ),
+    "number_valid": (  # run with phone_check="valid": possible in length, but not assigned
+        {ID_FIELD: "5", "number": "255212345678"},
+        'number: "255212345678" is not a valid phone number in TZ (country code 255): '
+        "expected the country code and the full number, e.g. 255712345678",
+    ),
     "email_syntax": (
         {ID_FIELD: "5", "email": "ann@@Example.com"},
         'email: "ann@@Example.com" is not a valid email address: '
@@ -121,7 +132,7 @@ def test_every_rule_has_a_case() -> None:
 def test_each_rule_gives_its_exact_message_and_leaves_other_rows_valid(rule: str) -> None:
     bad, message = RULE_CASES[rule]
     rows = [bad, good("100"), PARTNERS.get(rule, good("101")), good("102", email="a@b.co")]
-    errors = errors_of(rows)
+    errors = errors_of(rows, phone_check="valid" if rule == "number_valid" else "possible")
     assert errors[0] == message
     assert errors[1] == ""
     assert errors[3] == ""
@@ -132,6 +143,20 @@ def test_each_rule_gives_its_exact_message_and_leaves_other_rows_valid(rule: str
 def test_the_rules_know_their_fields() -> None:
     assert RULES["something_to_change"].field is None
     assert {rule.field for rule in RULES.values()} == {None, ID_FIELD, *VALUE_FIELDS}
+
+
+def test_phone_check_format_accepts_any_8_to_15_digits() -> None:
+    rows = [{ID_FIELD: "5", "number": "2554712345678"}]  # the API page's 13-digit example
+    assert errors_of(rows, phone_check="format") == [""]
+    [error] = errors_of(rows)
+    assert "is too long for a phone number in TZ" in error
+
+
+def test_phone_check_runs_only_on_numbers_going_out() -> None:
+    rows = [{ID_FIELD: "5", "number": "2557123456"}]
+    assert errors_of(rows, going_out={"names": [False], "number": [False],
+                                      "email": [False]}) == [""]
+    assert errors_of(rows) != [""]
 
 
 def test_a_local_number_gets_the_country_code_hint() -> None:
@@ -158,7 +183,7 @@ def test_a_local_number_gets_the_country_code_hint() -> None:
     ],
 )
 def test_number_length_and_shape(number: str, valid: bool) -> None:
-    [error] = errors_of([{ID_FIELD: "5", "number": number}])
+    [error] = errors_of([{ID_FIELD: "5", "number": number}], phone_check="format")
     assert (error == "") is valid, error
 
 

@@ -1,0 +1,99 @@
+"""Work out how a delimited text file was saved: its encoding and its delimiter.
+
+Spreadsheet programs save "CSV" in many ways: UTF-8 with or without a byte-order mark, UTF-16
+("Unicode text" in Excel, tab-separated), the Windows code page cp1252 for older Excel on
+Windows, and semicolons instead of commas in locales whose decimal mark is a comma. Nothing here
+guesses beyond what the bytes show: a byte-order mark is believed, UTF-8 is tried next, and
+cp1252 is the fallback only when the bytes are not UTF-8.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sync_job.errors import InputFileError
+
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    encoding: str
+    """The codec that decoded the file (a Python codec name)."""
+    delimiter: str
+
+    def describe(self) -> str:
+        return f"{self.encoding}, {DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}" \
+               f"-separated"
+
+
+def decode(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str, str]:
+    """Bytes → (text, encoding used). ``encoding`` forces a codec (``input.encoding``)."""
+    if raw.startswith(_ZIP_MAGIC):
+        raise InputFileError(f"{source}: this is an Excel workbook (.xlsx) saved under another "
+                             f"name; rename it to .xlsx or save it as CSV")
+    if raw.startswith(_OLE_MAGIC):
+        raise InputFileError(f"{source}: this is an old Excel .xls workbook; open it in Excel "
+                             f"and save it as .xlsx or CSV UTF-8")
+    if encoding is not None:
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise InputFileError(f"{source}: not valid {encoding} text (line {line}); check "
+                                 f"input.encoding") from None
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec), codec
+            except UnicodeDecodeError:
+                raise InputFileError(f"{source}: starts with a {codec} byte-order mark but is "
+                                     f"not valid {codec} text") from None
+    if b"\x00" in raw[:8192]:
+        raise InputFileError(f"{source}: this is not a text (CSV) file; it holds binary data")
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputFileError(f"{source}: neither UTF-8 nor Windows-1252 text (line {line}); "
+                             f"save the file as 'CSV UTF-8'") from None
+
+
+def sniff_delimiter(text: str, *, looks_like_header: Callable[[list[str]], bool]) -> str:
+    """The delimiter that splits the first lines most consistently into the most columns.
+
+    ``looks_like_header(cells)`` tells whether a header row names a contactId column; a
+    delimiter that gives such a header wins over one that does not.
+    """
+    sample = text[: 1 << 16]
+    lines = sample.splitlines()[:50]
+    if len(sample) == 1 << 16 and len(lines) > 1:
+        lines = lines[:-1]  # the cut may have split the last line
+    best: tuple[tuple[bool, bool, int], str] | None = None
+    for delimiter in DELIMITERS:
+        rows = [r for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter) if r]
+        if not rows:
+            continue
+        width = len(rows[0])
+        consistent = all(len(r) == width for r in rows[1:])
+        score = (bool(looks_like_header(rows[0])), consistent and width > 1, width)
+        if best is None or score > best[0]:
+            best = (score, delimiter)
+    return best[1] if best else ","
