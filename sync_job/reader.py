@@ -161,7 +161,9 @@ def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
         next(records, None)
     name = DELIMITER_NAMES.get(delimiter, repr(delimiter))
     for index, record in enumerate(records):
-        if len(record) > width and any(cell.strip() for cell in record[width:]):
+        # More cells than headers means the row's values have shifted (an unquoted delimiter
+        # inside a value), even when the overflow is empty: no cell can be trusted.
+        if len(record) > width:
             problems.append(RowProblem(
                 index + skip + 2, None,
                 f"the row has {len(record)} cells but the header has {width} columns; "

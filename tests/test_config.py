@@ -490,3 +490,55 @@ def test_non_utf8_config_is_a_problem(tmp_path: Path) -> None:
     path.write_bytes("input:\n  clear_marker: \"caf\xe9\"\n".encode("latin-1"))
     [problem] = problems_of(path)
     assert str(path) in problem and "UTF-8" in problem
+
+
+# ---------------------------------------------------------------- reading options (issue 3)
+
+
+def test_input_reading_options_are_read(tmp_path: Path) -> None:
+    path = write_config(tmp_path, """\
+        input:
+          encoding: CP1252
+          delimiter: tab
+          sheet: Contacts
+          phone_check: valid
+          columns:
+            Simu: number
+            Kitambulisho: contactId
+        """)
+    config = load_config(path)
+    assert config.input.encoding == "cp1252"
+    assert config.input.delimiter == "\t"
+    assert config.input.sheet == "Contacts"
+    assert config.input.phone_check == "valid"
+    assert dict(config.input.columns) == {"Simu": "number", "Kitambulisho": "contactId"}
+
+
+def test_input_reading_options_default_to_working_it_out(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "input: {}\n"))
+    assert (config.input.encoding, config.input.delimiter, config.input.sheet) == (
+        None, None, None)
+    assert config.input.phone_check == "possible" and dict(config.input.columns) == {}
+
+
+def test_bad_reading_options_are_all_reported(tmp_path: Path) -> None:
+    path = write_config(tmp_path, """\
+        input:
+          encoding: klingon-8
+          delimiter: "#"
+          phone_check: strict
+          columns:
+            Simu: phone
+        """)
+    problems = problems_of(path)
+    assert len(problems) == 4
+    assert any("input.encoding" in p and "utf-16" in p for p in problems)
+    assert any("input.delimiter" in p and '"tab"' in p for p in problems)
+    assert any("input.phone_check" in p and "possible, valid, format" in p for p in problems)
+    assert any("input.columns" in p and "contactId, names, number, email" in p
+               for p in problems)
+
+
+def test_sheet_flag_overrides_the_config(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "input:\n  sheet: First\n")
+    assert load_config(path, {"sheet": "Second"}).input.sheet == "Second"

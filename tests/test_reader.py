@@ -319,11 +319,17 @@ def test_a_row_with_too_many_cells_is_a_problem_naming_the_row(tmp_path: Path) -
     ]
 
 
-def test_extra_empty_cells_are_not_a_problem(tmp_path: Path) -> None:
+def test_extra_cells_are_a_problem_even_when_empty(tmp_path: Path) -> None:
+    # "1002,Smith, John,255713000002," has its values shifted although the overflow is empty.
     table = read(tmp_path, "contactId,names\n1,Ann,,\n2,Bo, \n3,Cy\n")
-    assert table.problems == []
-    assert table.frame["names"].tolist() == ["Ann", "Bo", "Cy"]
+    assert [(p.row, p.field) for p in table.problems] == [(2, None), (3, None)]
     assert table.frame["row"].tolist() == [2, 3, 4]
+
+
+def test_a_trailing_delimiter_on_every_line_is_fine(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names,\n1,Ann,\n2,Bo,\n")
+    assert table.problems == [] and table.warnings == []
+    assert table.frame["names"].tolist() == ["Ann", "Bo"]
 
 
 def test_a_row_with_too_few_cells_is_padded(tmp_path: Path) -> None:
