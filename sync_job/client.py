@@ -110,6 +110,15 @@ def _api_errors(body: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _api_code(code: Any) -> int | None:
+    """The body's ``code``; an API that sends it as a digit string still gets it reported."""
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code)
+    return None
+
+
 def _contact(data: Any) -> dict[str, str] | None:
     if not isinstance(data, dict):
         return None
@@ -121,7 +130,6 @@ def outcome_from_response(response: requests.Response, attempts: int, **counts: 
     """Turn the final response of a row into its outcome."""
     body = _body(response)
     disposition = classify(response.status_code)
-    code = body.get("code")
     message = body.get("message")
     if not isinstance(message, str) or not message:
         kind = "JSON without a message" if body else "not JSON"
@@ -131,7 +139,7 @@ def outcome_from_response(response: requests.Response, attempts: int, **counts: 
         status="updated" if disposition is Disposition.SUCCESS else "failed",
         attempts=attempts,
         http_status=response.status_code,
-        api_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        api_code=_api_code(body.get("code")),
         message=message,
         errors=_api_errors(body),
         req_id=str(body.get("reqId") or ""),

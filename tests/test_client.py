@@ -293,3 +293,10 @@ def test_read_timeout_is_retried_and_reported() -> None:
             "1", {"names": "B"})
     assert outcome.status == "failed" and outcome.attempts == 2
     assert "read timeout" in outcome.message
+
+
+def test_a_code_sent_as_text_is_still_reported(sim: Simulator) -> None:
+    sim.enqueue(422, body='{"code": "4221", "message": "Number taken", "errors": []}')
+    outcome = make_client(sim.base_url).update("1001", {"number": "255712345002"})
+    assert (outcome.http_status, outcome.api_code, outcome.message) == (422, 4221,
+                                                                        "Number taken")
