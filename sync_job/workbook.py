@@ -2,8 +2,11 @@
 
 A cell typed as a number becomes text without losing digits: Excel stores 255712345678 exactly
 even when it shows ``2.55712E+11``, so ``255712345678`` comes out, and a whole-number float such
-as ``12345.0`` comes out as ``12345``. A date or time in a cell is not text anyone meant for a
-contact field: it becomes a problem for that cell, not a crash.
+as ``12345.0`` comes out as ``12345``. A number cell formatted as scientific (``0.00E+00``, which
+is what a spreadsheet leaves after opening a CSV that already held ``2.55712E+11``) comes out as
+the scientific text the operator sees, so validation refuses it rather than send lost digits.
+A date or time in a cell is not text anyone meant for a contact field: it becomes a problem for
+that cell, not a crash.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
+def _shown_scientific(value: Any, number_format: str | None) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and number_format is not None and "E+" in number_format.upper())
+
+
 def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
     """Read ``sheet`` (or the first sheet) of the workbook at ``path``."""
     try:
@@ -69,15 +77,20 @@ def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
             worksheet.reset_dimensions()
         rows: list[tuple[int, list[str]]] = []
         dates: dict[tuple[int, int], str] = {}
-        for number, values in enumerate(worksheet.iter_rows(min_row=1, values_only=True),
-                                        start=1):
+        for number, cells_in_row in enumerate(worksheet.iter_rows(min_row=1), start=1):
+            values = [cell.value for cell in cells_in_row]
             if not any(v is not None and str(v).strip() for v in values):
                 continue
             cells = []
-            for position, value in enumerate(values):
+            for position, cell in enumerate(cells_in_row):
+                value = cell.value
                 if isinstance(value, dt.datetime | dt.date | dt.time):
                     dates[(number, position)] = value.isoformat()
                     cells.append(value.isoformat())
+                elif _shown_scientific(value, getattr(cell, "number_format", None)):
+                    # The operator sees 2.56E+11 and the stored value may already be rounded
+                    # (a CSV opened and saved again): pass on what they see, to be refused.
+                    cells.append(format(value, ".5E"))
                 else:
                     cells.append(cell_text(value))
             rows.append((number, cells))

@@ -205,3 +205,22 @@ def test_a_dry_run_checks_a_spreadsheet_without_sending(workspace: Workspace,
     assert sim.requests == []
     assert statuses(workspace) == {2: "planned", 3: "planned", 4: "invalid", 5: "unchanged"}
     assert report.exit_code == 1
+
+
+@pytest.mark.parametrize("name", ["changes.xlsx", "changes_semicolon_cp1252.csv",
+                                  "changes_unicode_text.txt"])
+def test_files_saved_by_libreoffice_give_the_same_results_as_the_csv(
+        name: str, tmp_path: Path) -> None:
+    """sample_data/changes.csv, opened in LibreOffice Calc and saved again (see the README)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def dry_run(source: Path, folder: str) -> list[tuple[str, ...]]:
+        ws = Workspace(tmp_path / folder, "http://127.0.0.1:9/api/v3")
+        shutil.copy(root / "sample_data" / "snapshot.csv", ws.snapshot)
+        ws.changes = source
+        run_sync(ws.config(dry_run=True), environ={})
+        return [(r["row"], r["contactId"], r["status"], r["fields_sent"], r["payload"])
+                for r in ws.results_by_row().values()]
+
+    expected = dry_run(root / "sample_data" / "changes.csv", "original")
+    assert dry_run(DATA / "libreoffice" / name, "saved") == expected
