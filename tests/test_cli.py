@@ -147,3 +147,14 @@ def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
                           timeout=30)
     assert done.returncode == 0
     assert done.stdout.strip() == sync_job("--version", cwd=tmp_path).stdout.strip()
+
+
+def test_sheet_flag_picks_the_sheet_of_a_workbook(workspace: Workspace, sim: Simulator) -> None:
+    workspace.config()
+    book = ROOT / "tests" / "data" / "numeric_cells.xlsx"
+    done = sync_job("run", "--dry-run", "--input", str(book), "--sheet", "Contacts",
+                    cwd=workspace.root)
+    assert done.returncode == 1, done.stderr  # the sheet holds invalid rows on purpose
+    assert "reading numeric_cells.xlsx (sheet 'Contacts')" in done.stderr
+    assert count(done.stdout, "planned") == 3 and count(done.stdout, "invalid") == 2
+    assert sim.requests == []
