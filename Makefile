@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/python scripts/demo.py
 
 lint: setup
-	$(BIN)/ruff check sync_job tests scripts benchmarks
+	$(BIN)/ruff check .
 
 typecheck: setup
 	$(BIN)/mypy sync_job
