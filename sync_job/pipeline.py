@@ -169,21 +169,21 @@ def run_sync(
         input_sha256 = file_sha256(config.input.path)
     except OSError as exc:
         raise InputFileError(f"{config.input.path}: cannot read ({exc.strerror})") from None
-    _prepare_folder(config.results.path, "results")
-    _prepare_folder(config.results.summary_path, "summary")
-    if not config.dry_run:
-        _prepare_folder(config.snapshot.path, "snapshot")
 
     report = RunReport(counts={}, exit_code=EXIT_OK, results_path=config.results.path,
                        elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
                        summary_path=config.results.summary_path, warnings=list(table.warnings))
-    log.info("run %s started%s", run_id, " (dry run)" if config.dry_run else "",
-             extra={"run_id": run_id})
 
     with contextlib.ExitStack() as held:
         journal: Journal | None = None
         if not config.dry_run:
+            # The lock comes first: a run that finds another one running creates nothing.
+            _prepare_folder(config.snapshot.path, "snapshot")
             held.enter_context(RunLock(lock_path_for(config.snapshot.path)))
+        _prepare_folder(config.results.path, "results")
+        _prepare_folder(config.results.summary_path, "summary")
+        log.info("run %s started%s", run_id, " (dry run)" if config.dry_run else "",
+                 extra={"run_id": run_id})
         snapshot_raw = _read_snapshot(config, report)
         if not config.dry_run:
             journal = held.enter_context(Journal(journal_path_for(config.snapshot.path)))

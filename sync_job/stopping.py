@@ -11,6 +11,7 @@ Handlers are installed by the command line, in the main thread; the library only
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -49,15 +50,19 @@ def stop_on_signals(
     """Within the block, SIGINT/SIGTERM set ``stop``; a second one calls ``hard_exit``."""
     signals = (signal.SIGINT, signal.SIGTERM)
 
+    received = itertools.count()
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if stop.is_set():
+        # A handler can be entered again while it runs (a second Ctrl-C during the first's log
+        # line); next() on a count is one atomic step, so exactly one call is "the first".
+        if next(received) > 0:
             log.warning("%s again: exiting now; the journal holds every confirmed update", name)
             hard_exit(128 + signum)
             return
+        stop.request(128 + signum)
         log.warning("%s: stopping; no new requests, waiting for those in flight "
                     "(%s again to exit at once)", name, "Ctrl-C" if name == "SIGINT" else name)
-        stop.request(128 + signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in signals}
     try:
