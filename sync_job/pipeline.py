@@ -127,6 +127,8 @@ def _prepare_folder(path: Path, what: str) -> None:
         raise StartupError(f"{folder}: cannot create the {what} folder ({exc.strerror})") from None
     if not os.access(folder, os.W_OK):
         raise StartupError(f"{folder}: the {what} folder is not writable")
+    if path.is_dir():
+        raise StartupError(f"{path}: is a folder; the {what} path must name a file")
 
 
 def run_sync(

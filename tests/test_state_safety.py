@@ -310,3 +310,18 @@ def test_snapshot_survives_a_journal_fold_with_formula_names(
     snapshot = snapshot_lines(workspace.snapshot)
     assert snapshot["1001"]["names"] == FORMULA_NAMES[0] and snapshot["1002"]["names"] == "-2"
     assert {r["contactId"] for r in SNAPSHOT_ROWS} == set(snapshot)
+
+
+# ------------------------------------------------------------------------------- atomic files
+
+
+def test_a_write_that_fails_half_way_leaves_the_old_file_and_no_debris(tmp_path: Path) -> None:
+    from sync_job.state import atomic_binary_writer
+
+    target = tmp_path / "snapshot.csv"
+    target.write_bytes(b"old, whole\n")
+    with pytest.raises(OSError, match="disk full"), atomic_binary_writer(target) as handle:
+        handle.write(b"new, hal")
+        raise OSError("disk full")
+    assert target.read_bytes() == b"old, whole\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["snapshot.csv"]
