@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,8 +182,20 @@ def test_a_second_ctrl_c_exits_at_once_and_the_journal_keeps_what_was_confirmed(
         assert code == 130
         assert "SIGINT again: exiting now" in err
         assert not ws.results.exists()  # it did not wait to write anything
-        journaled = {int(e.contact_id) for e in read_pending(journal_path_for(ws.snapshot))}
-        assert journaled
+        entries = read_pending(journal_path_for(ws.snapshot))
+        assert entries
+        journaled = {int(e.contact_id) for e in entries}
+        # each entry: the contact as the API returned it, its reqId, row, run id and time
+        answered = {r.contact_id for r in sim.requests if r.status == 200}
+        assert journaled <= answered
+        server = sim.contacts()
+        for entry in entries:
+            n = int(entry.contact_id) - 3000
+            assert entry.row == n + 2 and entry.req_id.startswith("req-")
+            assert entry.contact == {k: server[3000 + n][k] for k in ("names", "number", "email")}
+            assert entry.contact["names"] == f"Member {n} Renamed"
+            assert re.fullmatch(r"[0-9a-f]{32}", entry.run_id) and entry.confirmed_at
+        assert len({entry.run_id for entry in entries}) == 1
 
         # (many workers, so the rest goes out in a couple of 1-second rounds)
         report = run_sync(ws.config(concurrency=30), environ={"HUDUMA_API_TOKEN": TOKEN})
