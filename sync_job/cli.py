@@ -16,8 +16,10 @@ from pathlib import Path
 from sync_job import __version__
 from sync_job.config import load_config
 from sync_job.errors import StartupError
+from sync_job.logs import LOG_FORMATS, configure_logging
 from sync_job.pipeline import EXIT_CANNOT_START, RunReport, run_sync
 from sync_job.results import STATUSES
+from sync_job.stopping import StopRequest, stop_on_signals
 
 EXIT_INTERNAL_ERROR = 70
 
@@ -29,8 +31,13 @@ exit codes:
   1  the run finished, and some rows are invalid or failed (see the results file)
   2  the run could not start (bad config, input, flag or missing token):
      nothing was sent and no file was changed
-  3  aborted: the API answered 401 or 402, so no further request could succeed
+  3  aborted: the API answered 401 or 402 (or the journal could not be written),
+     so no further request was sent
+  4  safety brake: more updates planned than push.max_changes allows; nothing sent
+     (review the results, then re-run with --force)
  70  internal error (a bug in sync-job): nothing confirmed is lost; please report it
+130  interrupted by SIGINT (Ctrl-C); 143: by SIGTERM. In-flight requests finished,
+     results and snapshot written; re-run the same command to send the rest
 """
 
 
@@ -88,9 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="send nothing, need no token, leave the snapshot alone; write results "
                           "with 'planned' rows and the exact payload each would send")
-    run.add_argument("-v", "--verbose", action="store_true",
-                     help="debug detail on stderr (rows by number and contactId, never personal "
-                          "data or the token)")
+    run.add_argument("--max-changes", metavar="N|P%",
+                     help="safety brake: send nothing and exit 4 when more updates than this are "
+                          "planned, e.g. 500 or 10%% (of the snapshot's contacts); 'off' disables "
+                          "(overrides push.max_changes)")
+    run.add_argument("--force", action="store_true",
+                     help="let this run through the safety brake once")
+    run.add_argument("--summary", type=Path, metavar="PATH",
+                     help="where to write the run summary JSON (overrides results.summary; "
+                          "default: beside the results file, e.g. results/results.summary.json)")
+    run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                     help="log lines on stderr as text (default) or one JSON object per line")
+    loudness = run.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="debug detail on stderr (rows by number and contactId, never "
+                               "personal data or the token)")
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="log only warnings and errors; the final summary still prints")
 
     sim = commands.add_parser(
         "simulate", help="serve the bundled Huduma API simulator on loopback",
@@ -115,12 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("sync-job: %(levelname)s: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
+def _log_level(args: argparse.Namespace) -> int:
+    if getattr(args, "verbose", False):
+        return logging.DEBUG
+    if getattr(args, "quiet", False):
+        return logging.WARNING
+    return logging.INFO
 
 
 def format_summary(report: RunReport) -> str:
@@ -129,6 +150,13 @@ def format_summary(report: RunReport) -> str:
     lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code}"]
     if report.aborted_reason:
         lines.append(f"  stopped early: {report.aborted_reason}")
+    if report.interrupted:
+        lines.append("  stopped early: interrupted; re-run the same command to send the rest")
+    if report.braked_reason:
+        lines.append(f"  safety brake: {report.braked_reason}")
+    if report.folded:
+        lines.append(f"  folded     {report.folded:>8}  (confirmed by an earlier run that did "
+                     f"not finish)")
     for status in STATUSES:
         if status == "planned" and not report.dry_run:
             continue
@@ -137,6 +165,8 @@ def format_summary(report: RunReport) -> str:
         lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
                      f"{report.throttled} answered 429)")
     lines.append(f"  results    {report.results_path}")
+    if report.summary_path is not None:
+        lines.append(f"  summary    {report.summary_path}")
     return "\n".join(lines)
 
 
@@ -144,10 +174,11 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {
         "input": args.input, "snapshot": args.snapshot, "results": args.results,
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
-        "sheet": args.sheet,
+        "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
     }
-    config = load_config(args.config, overrides, dry_run=args.dry_run)
-    report = run_sync(config)
+    config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
+    with stop_on_signals(StopRequest()) as stop:
+        report = run_sync(config, stop=stop)
     print(format_summary(report), flush=True)
     return report.exit_code
 
@@ -178,7 +209,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sync-job`` console script and ``python -m sync_job``."""
     args = build_parser().parse_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
+    configure_logging(level=_log_level(args), log_format=getattr(args, "log_format", "text"))
     try:
         return _run(args) if args.command == "run" else _simulate(args)
     except StartupError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from sync_job.brake import ChangeLimit, parse_change_limit
 from sync_job.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "config.yaml"
@@ -51,6 +52,14 @@ class SnapshotConfig:
 @dataclass(frozen=True, kw_only=True)
 class ResultsConfig:
     path: Path = Path("results/results.csv")
+    summary: Path | None = None
+    """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
+
+    @property
+    def summary_path(self) -> Path:
+        if self.summary is not None:
+            return self.summary
+        return self.path.with_name(self.path.stem + ".summary.json")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +69,8 @@ class PushConfig:
     max_attempts: int = 5
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    max_changes: ChangeLimit | None = None
+    """The safety brake; None: off."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +81,8 @@ class Config:
     results: ResultsConfig = dataclasses.field(default_factory=ResultsConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     dry_run: bool = False
+    force: bool = False
+    """Let this run through the safety brake (``--force``)."""
 
 
 # A checker returns (value, None) when the raw value is acceptable, else (None, "expected ...").
@@ -184,13 +197,14 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "phone_check": _choice("possible", "valid", "format"),
     },
     "snapshot": {"path": _path},
-    "results": {"path": _path},
+    "results": {"path": _path, "summary": _path},
     "push": {
         "concurrency": _integer(minimum=1),
         "rate_limit": _number(minimum=0, strict=False),
         "max_attempts": _integer(minimum=1),
         "backoff_initial": _number(minimum=0, strict=False),
         "backoff_max": _number(minimum=0, strict=False),
+        "max_changes": parse_change_limit,
     },
 }
 
@@ -211,6 +225,8 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "concurrency": ("push", "concurrency"),
     "rate_limit": ("push", "rate_limit"),
     "sheet": ("input", "sheet"),
+    "max_changes": ("push", "max_changes"),
+    "summary": ("results", "summary"),
 }
 
 
@@ -239,6 +255,7 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     *,
     dry_run: bool = False,
+    force: bool = False,
 ) -> Config:
     """Build the run's configuration from ``path`` (if any) and command-line ``overrides``.
 
@@ -309,4 +326,4 @@ def load_config(
         values[section].setdefault(key, base_dir / getattr(_SECTION_TYPES[section](), key))
 
     sections = {name: _SECTION_TYPES[name](**values[name]) for name in _SCHEMA}
-    return Config(**sections, dry_run=dry_run)
+    return Config(**sections, dry_run=dry_run, force=force)

@@ -1,9 +1,20 @@
 """``run_sync``: the one place that strings the stages together.
 
-read → normalize → diff → validate → push → record. Everything that can stop a run (config,
-token, input file, snapshot, base URL) is checked before anything is sent or written, so a run
-that cannot start changes nothing. After that, problems are per row: an invalid row is never
-sent, every other row still is.
+read → normalize → diff → validate → brake → push → record. Everything that can stop a run
+(config, token, input file, base URL, the run lock, snapshot, journal) is checked before anything
+is sent, so a run that cannot start changes nothing. After that, problems are per row: an invalid
+row is never sent, every other row still is.
+
+A live run, in order:
+
+1. take the lock beside the snapshot (another live run: exit 2, nothing touched);
+2. fold journal entries a dead run left behind into the snapshot (written atomically);
+3. plan; if the plan is over ``push.max_changes`` (and no ``--force``): send nothing, exit 4;
+4. push; each 200 goes into the journal before the worker starts its next request;
+5. write the snapshot, then forget this run's journal entries; write results and summary.
+
+A dry run takes no lock and writes only its results and summary; it plans against the snapshot
+plus any journal entries not yet folded (read from a copy), as the next live run would.
 """
 
 from __future__ import annotations
@@ -12,23 +23,28 @@ import contextlib
 import ipaddress
 import logging
 import os
+import sqlite3
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from sync_job.brake import brake_reason
 from sync_job.client import ClientSettings, ContactClient, Outcome, full_jitter
 from sync_job.config import Config
 from sync_job.diff import changed_fields, fields_to_send, send_column
-from sync_job.errors import ConfigError, StartupError, TokenError
+from sync_job.errors import ConfigError, InputFileError, StartupError, TokenError
+from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
 from sync_job.normalize import normalize_changes, normalize_snapshot
 from sync_job.push import Update, push_updates
 from sync_job.ratelimit import RateGate
-from sync_job.reader import ID_FIELD, VALUE_FIELDS, ReadOptions, read_input
+from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, ReadOptions, read_input
 from sync_job.results import (
     count_statuses,
     empty_results,
@@ -36,8 +52,11 @@ from sync_job.results import (
     payload_json,
     write_results,
 )
+from sync_job.runlock import RunLock, lock_path_for
 from sync_job.schema import validate
 from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
+from sync_job.stopping import exit_code_of
+from sync_job.summary import RunFacts, build_summary, file_sha256, write_summary
 
 log = logging.getLogger("sync_job")
 
@@ -45,6 +64,9 @@ EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
 EXIT_CANNOT_START = 2
 EXIT_ABORTED = 3
+EXIT_BRAKED = 4
+
+INTERRUPTED = "run interrupted"
 
 
 @dataclass
@@ -56,10 +78,18 @@ class RunReport:
     results_path: Path
     elapsed: float
     dry_run: bool
+    run_id: str = ""
+    summary_path: Path | None = None
     requests: int = 0
     retries: int = 0
     throttled: int = 0
     aborted_reason: str = ""
+    """Why the run stopped sending on its own (401/402, the journal could not be written)."""
+    braked_reason: str = ""
+    """Why the safety brake kept every update back."""
+    interrupted: bool = False
+    folded: int = 0
+    """Journal entries of an earlier, unfinished run folded into the snapshot at the start."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -97,25 +127,34 @@ def _prepare_folder(path: Path, what: str) -> None:
         raise StartupError(f"{folder}: cannot create the {what} folder ({exc.strerror})") from None
     if not os.access(folder, os.W_OK):
         raise StartupError(f"{folder}: the {what} folder is not writable")
+    if path.is_dir():
+        raise StartupError(f"{path}: is a folder; the {what} path must name a file")
 
 
 def run_sync(
     config: Config,
     *,
     environ: Mapping[str, str] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[float], float] = full_jitter,
     stop: threading.Event | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says. Raises StartupError before anything is sent or written.
 
-    ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate (tests inject them);
-    ``stop`` set from another thread stops new requests.
+    ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate (tests inject them;
+    the default sleep wakes up early when ``stop`` is set). ``stop`` set from another thread or
+    a signal handler stops new requests; the run then ends as interrupted (exit 130, or the
+    code a :class:`~sync_job.stopping.StopRequest` carries).
     """
     started = time.monotonic()
+    started_at = datetime.now(UTC)
+    run_id = uuid.uuid4().hex
     environ = os.environ if environ is None else environ
-    warnings: list[str] = []
+    stop = stop if stop is not None else threading.Event()
+    if sleep is None:
+        def sleep(seconds: float) -> None:
+            stop.wait(seconds)
 
     # ---- everything that can stop the run, before anything is sent or written
     token = ""
@@ -131,21 +170,125 @@ def run_sync(
         encoding=config.input.encoding, delimiter=config.input.delimiter,
         sheet=config.input.sheet, columns=config.input.columns))
     log.info("reading %s (%s)", config.input.path.name, table.details)
-    warnings.extend(table.warnings)
-    snapshot_raw = read_snapshot(config.snapshot.path)
-    if snapshot_raw is None:
-        warnings.append(
-            f"no snapshot at {config.snapshot.path}: starting from an empty one, so every field "
-            f"given is sent" + ("" if config.dry_run else "; this run creates it")
-        )
-        snapshot_raw = empty_snapshot()
-    _prepare_folder(config.results.path, "results")
-    if not config.dry_run:
-        _prepare_folder(config.snapshot.path, "snapshot")
-    for warning in warnings:
-        log.warning("%s", warning)
+    try:
+        input_sha256 = file_sha256(config.input.path)
+    except OSError as exc:
+        raise InputFileError(f"{config.input.path}: cannot read ({exc.strerror})") from None
 
-    # ---- pure stages
+    report = RunReport(counts={}, exit_code=EXIT_OK, results_path=config.results.path,
+                       elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
+                       summary_path=config.results.summary_path, warnings=list(table.warnings))
+
+    with contextlib.ExitStack() as held:
+        journal: Journal | None = None
+        if not config.dry_run:
+            # The lock comes first: a run that finds another one running creates nothing.
+            _prepare_folder(config.snapshot.path, "snapshot")
+            held.enter_context(RunLock(lock_path_for(config.snapshot.path)))
+        _prepare_folder(config.results.path, "results")
+        _prepare_folder(config.results.summary_path, "summary")
+        log.info("run %s started%s", run_id, " (dry run)" if config.dry_run else "",
+                 extra={"run_id": run_id})
+        snapshot_raw = _read_snapshot(config, report)
+        if not config.dry_run:
+            journal = held.enter_context(Journal(journal_path_for(config.snapshot.path)))
+        snapshot_raw = _fold_journal(snapshot_raw, config, journal, report)
+        for warning in report.warnings:
+            log.warning("%s", warning)
+
+        results, changes, sends, going = _plan(table, snapshot_raw, config)
+        if config.push.max_changes is not None:
+            reason = brake_reason(int(going.sum()), config.push.max_changes, len(snapshot_raw))
+            if reason and config.force:
+                log.warning("safety brake overridden by --force: %s", reason.split(";")[0])
+            elif reason:
+                report.braked_reason = reason
+                log.error("safety brake: %s", reason)
+                prefix = "dry run: the live run would stop here; " if config.dry_run else ""
+                results.loc[going, "status"] = "planned"
+                results.loc[going, "message"] = f"{prefix}not sent: safety brake: {reason}"
+
+        if not config.dry_run and not report.braked_reason:
+            assert journal is not None
+            rows = changes["row"].to_numpy()
+            updates = [
+                Update(position=int(pos), row=int(rows[pos]),
+                       contact_id=str(changes[ID_FIELD].iat[pos]),
+                       payload=payload_dict(changes.iloc[pos], sends.iloc[pos]))
+                for pos in going[going].index
+            ]
+            confirmed = _push(config, token, updates, results, report, journal,
+                              Timing(sleep=sleep, clock=clock, jitter=jitter), stop)
+            if confirmed or not config.snapshot.path.exists():
+                write_snapshot(config.snapshot.path, merge_confirmed(snapshot_raw, confirmed))
+            # Only now that the snapshot holds them may the journal let them go.
+            journal.forget_run(run_id)
+
+        report.interrupted = stop.is_set() and not report.aborted_reason
+        if report.interrupted:
+            unsent = results["status"].eq("skipped")
+            results.loc[unsent, "message"] = INTERRUPTED
+        write_results(config.results.path, results)
+        report.counts = count_statuses(results["status"])
+        report.exit_code = _exit_code(report, stop)
+        report.elapsed = time.monotonic() - started
+        summary = build_summary(
+            RunFacts(run_id=run_id, started_at=started_at, ended_at=datetime.now(UTC),
+                     input_path=config.input.path, input_sha256=input_sha256,
+                     results_path=config.results.path, snapshot_path=config.snapshot.path),
+            exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
+            requests=report.requests, retries=report.retries, throttled=report.throttled,
+            folded_from_journal=report.folded,
+            stopped_because=report.braked_reason or report.aborted_reason
+            or (INTERRUPTED if report.interrupted else ""),
+        )
+        write_summary(config.results.summary_path, summary)
+    return report
+
+
+def _read_snapshot(config: Config, report: RunReport) -> pd.DataFrame:
+    path = config.snapshot.path
+    snapshot = read_snapshot(path)
+    if snapshot is None:
+        report.warnings.append(
+            f"no snapshot at {path}: starting from an empty one, so every field given is sent"
+            + ("" if config.dry_run else "; this run creates it"))
+        snapshot = empty_snapshot()
+    return snapshot
+
+
+def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | None,
+                  report: RunReport) -> pd.DataFrame:
+    """The snapshot with the confirmed updates a dead run left in the journal folded in.
+
+    A live run (``journal`` given) rewrites the snapshot with them and empties the journal; a
+    dry run only plans as if they were folded, reading the journal from a copy.
+    """
+    path = config.snapshot.path
+    pending = journal.pending() if journal is not None else read_pending(journal_path_for(path))
+    if not pending:
+        return snapshot
+    snapshot = merge_confirmed(snapshot, fold(pending))
+    contacts = len({entry.contact_id for entry in pending})
+    if journal is None:
+        report.warnings.append(
+            f"the journal holds {len(pending)} confirmed update(s) of {contacts} contact(s) from "
+            f"{describe_runs(pending)} that did not finish; this dry run plans as if they were "
+            f"in the snapshot, as the next live run will fold them")
+        return snapshot
+    write_snapshot(path, snapshot)
+    journal.forget_all()
+    report.folded = len(pending)
+    report.warnings.append(
+        f"folded {len(pending)} confirmed update(s) of {contacts} contact(s) from "
+        f"{describe_runs(pending)}, which did not finish, into {path}; they are not sent again")
+    return snapshot
+
+
+def _plan(
+    table: InputTable, snapshot_raw: pd.DataFrame, config: Config
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Pure: rows and snapshot → (results so far, normalized changes, fields to send, going)."""
     raw = table.frame.reset_index(drop=True)
     changes = normalize_changes(
         raw, clear_marker=config.input.clear_marker, empty_cells=config.input.empty_cells)
@@ -175,34 +318,11 @@ def run_sync(
     results.loc[~going & valid, "message"] = "already up to date"
     log.info("%d rows read: %d to send, %d unchanged, %d invalid", len(changes), int(going.sum()),
              int((~going & valid).sum()), int(verdict.invalid.sum()))
-    for row, errors in zip(changes["row"][verdict.invalid], verdict.fields[verdict.invalid],
-                           strict=True):
-        log.debug("row %d invalid: %s", row, errors)
-
-    report = RunReport(counts={}, exit_code=EXIT_OK, results_path=config.results.path,
-                       elapsed=0.0, dry_run=config.dry_run, warnings=warnings)
-
-    # ---- the outside world
-    if not config.dry_run:
-        positions = going[going].index
-        rows = changes["row"].to_numpy()
-        updates = [
-            Update(position=int(pos), row=int(rows[pos]),
-                   contact_id=str(changes[ID_FIELD].iat[pos]),
-                   payload=payload_dict(changes.iloc[pos], sends.iloc[pos]))
-            for pos in positions
-        ]
-        confirmed = _push(config, token, updates, results, report,
-                          Timing(sleep=sleep, clock=clock, jitter=jitter), stop)
-        snapshot_out = merge_confirmed(snapshot_raw, confirmed)
-        if confirmed or not config.snapshot.path.exists():
-            write_snapshot(config.snapshot.path, snapshot_out)
-
-    write_results(config.results.path, results)
-    report.counts = count_statuses(results["status"])
-    report.elapsed = time.monotonic() - started
-    report.exit_code = _exit_code(report)
-    return report
+    # By row number only: an invalid contactId cell may hold anything, even personal data.
+    for row, problem in zip(changes["row"][verdict.invalid], verdict.fields[verdict.invalid],
+                            strict=True):
+        log.debug("row %d invalid: %s", row, problem, extra={"row": int(row)})
+    return results, changes, sends, going
 
 
 def _push(
@@ -211,11 +331,11 @@ def _push(
     updates: list[Update],
     results: pd.DataFrame,
     report: RunReport,
+    journal: Journal,
     timing: Timing,
-    stop: threading.Event | None,
+    stop: threading.Event,
 ) -> dict[str, dict[str, str]]:
     """Send the updates; fill their results lines; return the contacts the API confirmed."""
-    stop = stop or threading.Event()
     settings = ClientSettings(
         base_url=config.api.base_url, token=token,
         connect_timeout=config.api.connect_timeout, read_timeout=config.api.read_timeout,
@@ -226,16 +346,27 @@ def _push(
     client = ContactClient(settings, gate=gate, sleep=timing.sleep, jitter=timing.jitter,
                            cancelled=stop.is_set)
     confirmed: dict[str, dict[str, str]] = {}
+    journal_failures: list[str] = []
     lock = threading.Lock()
 
     def record(update: Update, outcome: Outcome) -> None:
+        # Runs in the worker thread, before that worker starts its next request.
+        fields = {"row": update.row, "contactId": update.contact_id}
         if outcome.status == "updated":
             # The server's word wins, also for fields not sent; without a body, what was sent.
             contact = outcome.contact or dict(update.payload)
+            try:
+                journal.record(run_id=report.run_id, contact_id=update.contact_id,
+                               row=update.row, contact=contact, req_id=outcome.req_id)
+            except sqlite3.Error as exc:
+                with lock:
+                    journal_failures.append(f"{journal.path}: {exc}")
+                stop.set()  # without a journal a crash could lose what is confirmed from here
             with lock:
                 confirmed[update.contact_id] = contact
         log.debug("row %d contact %s: %s (HTTP %s, %d attempt(s))", update.row,
-                  update.contact_id, outcome.status, outcome.http_status, outcome.attempts)
+                  update.contact_id, outcome.status, outcome.http_status, outcome.attempts,
+                  extra=fields)
 
     try:
         pushed = push_updates(updates, client, concurrency=config.push.concurrency,
@@ -256,18 +387,26 @@ def _push(
         report.requests += outcome.attempts
         report.retries += outcome.retries
         report.throttled += outcome.throttled
+    unsent = results["status"].eq("skipped")
     if pushed.aborted is not None:
         report.aborted_reason = pushed.aborted.message
-        unsent = [u.position for u in updates if u.position not in pushed.outcomes]
         results.loc[unsent, "message"] = (
             f"not sent: the run stopped after HTTP {pushed.aborted.http_status} "
             f"({pushed.aborted.message})")
+    elif journal_failures:
+        report.aborted_reason = f"the journal could not be written ({journal_failures[0]})"
+        log.error("%s; stopped sending", report.aborted_reason)
+        results.loc[unsent, "message"] = f"not sent: {report.aborted_reason}"
     return confirmed
 
 
-def _exit_code(report: RunReport) -> int:
+def _exit_code(report: RunReport, stop: threading.Event) -> int:
     if report.aborted_reason:
         return EXIT_ABORTED
+    if report.interrupted:
+        return exit_code_of(stop)
+    if report.braked_reason:
+        return EXIT_BRAKED
     if report.counts.get("invalid", 0) or report.counts.get("failed", 0):
         return EXIT_ROWS_FAILED
     return EXIT_OK

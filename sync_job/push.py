@@ -33,7 +33,8 @@ OutcomeCallback = Callable[[Update, Outcome], None]
 @dataclass
 class PushResult:
     outcomes: dict[int, Outcome]
-    """Position → outcome, for every update that was attempted."""
+    """Position → outcome, for every update a worker took up (``skipped`` if the run stopped
+    before its request went out)."""
     aborted: Outcome | None
     """The 401/402 outcome that stopped the run, if one did."""
 
@@ -71,14 +72,13 @@ def push_updates(
             except Exception as exc:  # a bug must cost one row, not silently the rest
                 outcome = Outcome(status="failed", attempts=0,
                                   message=f"internal error: {type(exc).__name__}: {exc}")
-            if outcome.status == "skipped":
-                continue  # never sent: reported with the rest of the unsent rows
             with lock:
                 outcomes[update.position] = outcome
                 if outcome.fatal and not aborted:
                     aborted.append(outcome)
                     stop.set()
-            if on_outcome is not None:
+            # "skipped": the run stopped before this row's request went out; nothing to record.
+            if on_outcome is not None and outcome.status != "skipped":
                 on_outcome(update, outcome)
 
     workers = [threading.Thread(target=work, name=f"push-{n}", daemon=True)

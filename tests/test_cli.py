@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,9 +44,12 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         assert "usage: sync-job" in done.stdout
     run_help = sync_job("run", "--help", cwd=tmp_path).stdout
     for option in ("--config", "--input", "--snapshot", "--results", "--base-url",
-                   "--concurrency", "--rate-limit", "--dry-run"):
+                   "--concurrency", "--rate-limit", "--dry-run", "--max-changes", "--force",
+                   "--summary", "--log-format", "--verbose", "--quiet"):
         assert option in run_help
     assert "exit codes" in run_help
+    for code in (" 0 ", " 1 ", " 2 ", " 3 ", " 4 ", " 70 ", "130 ", "143"):
+        assert code in run_help
     sim_help = sync_job("simulate", "--help", cwd=tmp_path).stdout
     for option in ("--host", "--port", "--contacts", "--token", "--latency-ms", "--fail-rate",
                    "--rate-limit"):
@@ -158,3 +162,87 @@ def test_sheet_flag_picks_the_sheet_of_a_workbook(workspace: Workspace, sim: Sim
     assert "reading numeric_cells.xlsx (sheet 'Contacts')" in done.stderr
     assert count(done.stdout, "planned") == 3 and count(done.stdout, "invalid") == 2
     assert sim.requests == []
+
+
+def test_plain_http_to_another_host_exits_2_before_any_connection(workspace: Workspace) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    # .invalid never resolves: had a connection been tried, the row would fail (exit 1)
+    done = sync_job("run", "--base-url", "http://sms-api.huduma.invalid/api/v3",
+                    cwd=workspace.root)
+    assert done.returncode == 2
+    assert "unencrypted" in done.stderr and "Traceback" not in done.stderr
+    assert not workspace.results.parent.exists()
+    assert not workspace.snapshot.with_name("snapshot.csv.lock").exists()
+
+
+def test_json_log_lines_name_rows_by_number_and_contact_id(workspace: Workspace,
+                                                           sim: Simulator) -> None:
+    workspace.write_changes(MIXED_ROWS)
+    workspace.config()
+    done = sync_job("run", "--log-format", "json", "-v", cwd=workspace.root)
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert all({"time", "level", "message"} <= set(line) for line in lines)
+    row_2 = next(line for line in lines if line.get("row") == 2)
+    assert row_2["contactId"] == "1001" and row_2["level"] == "debug"
+    assert "updated" in row_2["message"]
+    assert "Person One Renamed" not in done.stderr and "255713000002" not in done.stderr
+    assert "run finished" in done.stdout  # the summary for people still prints as text
+
+
+def test_quiet_logs_only_warnings_but_still_prints_the_summary(workspace: Workspace,
+                                                               sim: Simulator) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    done = sync_job("run", "--quiet", cwd=workspace.root)
+    assert done.returncode == 0
+    assert done.stderr == ""
+    assert count(done.stdout, "updated") == 1
+    both = sync_job("run", "--quiet", "-v", cwd=workspace.root)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_brake_and_force_on_the_command_line(workspace: Workspace, sim: Simulator) -> None:
+    workspace.write_changes([(str(1001 + n), f"Renamed {n}", "", "") for n in range(3)])
+    workspace.config()
+    summary = workspace.root / "out" / "summary.json"
+    braked = sync_job("run", "--max-changes", "20%", "--summary", str(summary),
+                      cwd=workspace.root)
+    assert braked.returncode == 4
+    assert "safety brake: 3 updates planned" in braked.stdout + braked.stderr
+    assert sim.requests == []
+    assert json.loads(summary.read_text())["exit_code"] == 4
+    forced = sync_job("run", "--max-changes", "20%", "--force", cwd=workspace.root)
+    assert forced.returncode == 0 and count(forced.stdout, "updated") == 3
+    bad = sync_job("run", "--max-changes", "lots", cwd=workspace.root)
+    assert bad.returncode == 2 and "--max-changes" in bad.stderr
+
+
+def test_the_token_never_leaves_the_request_header(workspace: Workspace,
+                                                   sim: Simulator) -> None:
+    """Every stream and every file of verbose runs with retries, failures and a 401."""
+    workspace.write_changes([*MIXED_ROWS, ("1009", "Nine", "", "")])
+    workspace.config(concurrency=1)
+    sim.enqueue(503)
+    sim.enqueue(429, retry_after="0")
+    sim.enqueue(500, close=True)
+    wrong = "wrong-token-41c7e0"
+    runs = [
+        sync_job("run", "-v", cwd=workspace.root),
+        sync_job("run", "-v", "--log-format", "json", "--dry-run", cwd=workspace.root),
+        sync_job("run", "-v", cwd=workspace.root, token=wrong),
+        sync_job("run", "-v", "--results", str(workspace.root), cwd=workspace.root),
+    ]
+    assert [done.returncode for done in runs] == [1, 1, 3, 2]
+    assert sim.status_counts[503] and sim.status_counts[429] and sim.status_counts[401]
+    assert sim.status_counts[404] and sim.status_counts[422]
+    files = [p for p in workspace.root.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"results.csv", "results.summary.json", "snapshot.csv",
+            "snapshot.csv.journal.sqlite", "snapshot.csv.lock"} <= names
+    for secret in (TOKEN, wrong):
+        for done in runs:
+            assert secret not in done.stdout and secret not in done.stderr
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), path

@@ -1,0 +1,88 @@
+"""One live run per snapshot: an exclusive ``flock`` on a file beside it.
+
+``state/snapshot.csv`` → ``state/snapshot.csv.lock``. The holder writes its pid and start time
+into the file, so a second run can say who holds it. The kernel drops a ``flock`` when its
+process dies, however it dies, so a lock can never outlive its run; what a dead run leaves is
+only the text in the file, and the next run takes over with a warning.
+
+The file is never deleted, only emptied on release: deleting a lock file lets a third process
+lock a fresh file while a second still holds the old, unlinked one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sync_job.errors import StartupError
+
+log = logging.getLogger("sync_job")
+
+LOCK_SUFFIX = ".lock"
+
+
+class RunLockedError(StartupError):
+    """Another live run holds the lock on this snapshot."""
+
+
+def lock_path_for(snapshot_path: Path) -> Path:
+    return snapshot_path.with_name(snapshot_path.name + LOCK_SUFFIX)
+
+
+def _describe_holder(text: str) -> tuple[str, str]:
+    """(pid, start time) from the lock file's text, "?" where it says nothing usable."""
+    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return fields.get("pid", "?").strip() or "?", fields.get("started", "?").strip() or "?"
+
+
+def _read(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 4096).decode("utf-8", "replace")
+
+
+class RunLock:
+    """Hold the lock for the ``with`` block; raise :class:`RunLockedError` if another run has it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StartupError(f"{self.path}: cannot open the lock file ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, started = _describe_holder(_read(fd))
+            os.close(fd)
+            raise RunLockedError(
+                f"another run (pid {pid}, started {started}) holds {self.path}; "
+                f"nothing was sent and no file was changed") from None
+        except OSError as exc:
+            os.close(fd)
+            raise StartupError(f"{self.path}: cannot lock ({exc.strerror})") from None
+        left = _read(fd)
+        if left.strip():
+            pid, started = _describe_holder(left)
+            log.warning("taking over %s, left by a run that no longer exists (pid %s, started "
+                        "%s); its confirmed updates are in the journal", self.path, pid, started)
+        started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid={os.getpid()}\nstarted={started_at}\n".encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # empty = released cleanly; the flock itself goes with close
+        os.close(fd)

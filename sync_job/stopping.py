@@ -1,0 +1,72 @@
+"""Stopping a run cleanly on SIGINT (Ctrl-C) or SIGTERM (systemd, docker, kill).
+
+The first signal sets a :class:`StopRequest`: the push starts no new request, lets those in
+flight finish (each bounded by the read timeout), and the run writes its results and snapshot
+and exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM). A second signal ends the
+process at once with ``os._exit``; every confirmed update is already in the journal, so the
+next run loses nothing.
+
+Handlers are installed by the command line, in the main thread; the library only sees the Event.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+log = logging.getLogger("sync_job")
+
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+
+
+class StopRequest(threading.Event):
+    """An Event that also remembers the exit code the stop asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exit_code = EXIT_SIGINT
+
+    def request(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+        self.set()
+
+
+def exit_code_of(stop: threading.Event) -> int:
+    """The exit code of a run stopped by ``stop`` (130 unless it says otherwise)."""
+    return stop.exit_code if isinstance(stop, StopRequest) else EXIT_SIGINT
+
+
+@contextmanager
+def stop_on_signals(
+    stop: StopRequest, *, hard_exit: Callable[[int], None] = os._exit
+) -> Iterator[StopRequest]:
+    """Within the block, SIGINT/SIGTERM set ``stop``; a second one calls ``hard_exit``."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    received = itertools.count()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        # A handler can be entered again while it runs (a second Ctrl-C during the first's log
+        # line); next() on a count is one atomic step, so exactly one call is "the first".
+        if next(received) > 0:
+            log.warning("%s again: exiting now; the journal holds every confirmed update", name)
+            hard_exit(128 + signum)
+            return
+        stop.request(128 + signum)
+        log.warning("%s: stopping; no new requests, waiting for those in flight "
+                    "(%s again to exit at once)", name, "Ctrl-C" if name == "SIGINT" else name)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,99 @@
+"""The run summary: one JSON file per run, for schedulers and monitors.
+
+Written atomically beside the results file (``results/results.csv`` →
+``results/results.summary.json``) unless ``results.summary`` or ``--summary`` say otherwise,
+for every run that started: exit codes 0, 1, 3, 4, 130 and 143. A run that could not start
+(exit 2) changes no file, this one included; a monitor that reads the summary should also alert
+when ``ended_at`` grows old.
+
+It holds counts and ids only: no personal data, never the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sync_job import __version__
+from sync_job.state import atomic_binary_writer
+
+OUTCOMES = {
+    0: "ok",
+    1: "rows_failed",
+    3: "aborted",
+    4: "braked",
+    130: "interrupted",
+    143: "interrupted",
+}
+
+
+def iso_time(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFacts:
+    """What the summary says about a run (everything the report does not know)."""
+
+    run_id: str
+    started_at: datetime
+    ended_at: datetime
+    input_path: Path
+    input_sha256: str
+    results_path: Path
+    snapshot_path: Path
+
+
+def build_summary(
+    facts: RunFacts,
+    *,
+    exit_code: int,
+    dry_run: bool,
+    counts: Mapping[str, int],
+    requests: int,
+    retries: int,
+    throttled: int,
+    folded_from_journal: int,
+    stopped_because: str,
+) -> dict[str, Any]:
+    """The summary as a JSON-ready dict (pure)."""
+    return {
+        "run_id": facts.run_id,
+        "sync_job_version": __version__,
+        "started_at": iso_time(facts.started_at),
+        "ended_at": iso_time(facts.ended_at),
+        "elapsed_seconds": round((facts.ended_at - facts.started_at).total_seconds(), 3),
+        "dry_run": dry_run,
+        "exit_code": exit_code,
+        "outcome": OUTCOMES.get(exit_code, "error"),
+        "stopped_because": stopped_because,
+        "input": {"path": str(facts.input_path), "sha256": facts.input_sha256},
+        "results_path": str(facts.results_path),
+        "snapshot_path": str(facts.snapshot_path),
+        "rows": sum(counts.values()),
+        "counts": dict(counts),
+        "requests": requests,
+        "retries": retries,
+        "throttled_429": throttled,
+        "folded_from_journal": folded_from_journal,
+    }
+
+
+def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    """Write ``summary`` to ``path`` atomically (temporary file, fsync, rename)."""
+    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    with atomic_binary_writer(path) as handle:
+        handle.write(text.encode("utf-8"))
