@@ -24,10 +24,6 @@ def send_column(name: str) -> str:
     return f"send_{name}"
 
 
-def _as_int64(digits: np.ndarray) -> np.ndarray:
-    return np.asarray(pc.cast(pa.array(digits, pa.string()), pa.int64()), dtype=np.int64)
-
-
 def _lookup_positions(ids: pd.Series, known_ids: pd.Series) -> np.ndarray:
     """For each id, the position of its last row in ``known_ids``; -1 when absent.
 
@@ -37,12 +33,11 @@ def _lookup_positions(ids: pd.Series, known_ids: pd.Series) -> np.ndarray:
     positions = np.full(len(ids), -1, dtype=np.int64)
     ids_numeric = ids.str.fullmatch(_WHOLE_ID, na=False).to_numpy(dtype=bool)
     known_numeric = known_ids.str.fullmatch(_WHOLE_ID, na=False).to_numpy(dtype=bool)
-    for mine, theirs in ((ids_numeric, known_numeric), (~ids_numeric, ~known_numeric)):
+    for mine, theirs, numeric in ((ids_numeric, known_numeric, True),
+                                  (~ids_numeric, ~known_numeric, False)):
         if not mine.any() or not theirs.any():
             continue
-        keys, known_keys = ids[mine].to_numpy(), known_ids[theirs].to_numpy()
-        if mine is ids_numeric:
-            keys, known_keys = _as_int64(keys), _as_int64(known_keys)
+        keys, known_keys = _keys(ids, mine, numeric), _keys(known_ids, theirs, numeric)
         index = pd.Index(known_keys)
         # get_indexer needs unique keys; the last row of a contact is the one that counts.
         last = ~index.duplicated(keep="last")
@@ -50,6 +45,13 @@ def _lookup_positions(ids: pd.Series, known_ids: pd.Series) -> np.ndarray:
         known_positions = np.flatnonzero(theirs)[last]
         positions[mine] = np.where(found >= 0, known_positions[found], -1)
     return positions
+
+
+def _keys(values: pd.Series, where: np.ndarray, numeric: bool) -> np.ndarray:
+    chosen = pa.array(values).filter(pa.array(where))
+    if numeric:
+        return np.asarray(pc.cast(chosen, pa.int64()), dtype=np.int64)
+    return np.asarray(chosen.to_pylist(), dtype=object)
 
 
 def changed_fields(changes: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:
