@@ -17,6 +17,7 @@ from sync_job import __version__
 from sync_job.config import load_config
 from sync_job.errors import StartupError
 from sync_job.pipeline import EXIT_CANNOT_START, RunReport, run_sync
+from sync_job.progress import progress_for
 from sync_job.results import STATUSES
 
 EXIT_INTERNAL_ERROR = 70
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="send nothing, need no token, leave the snapshot alone; write results "
                           "with 'planned' rows and the exact payload each would send")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar or progress lines during the push (the final "
+                          "summary still prints)")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="debug detail on stderr (rows by number and contactId, never personal "
                           "data or the token)")
@@ -133,6 +137,9 @@ def format_summary(report: RunReport) -> str:
     if not report.dry_run:
         lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
                      f"{report.throttled} answered 429)")
+        sent = sum(report.counts.get(status, 0) for status in ("updated", "failed"))
+        rate = f", {sent / report.push_seconds:.1f} rows/s" if report.push_seconds > 0 else ""
+        lines.append(f"  push       {report.push_seconds:.1f} s{rate}")
     lines.append(f"  results    {report.results_path}")
     return "\n".join(lines)
 
@@ -143,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
     }
     config = load_config(args.config, overrides, dry_run=args.dry_run)
-    report = run_sync(config)
+    report = run_sync(config, progress=progress_for(sys.stderr, quiet=args.quiet))
     print(format_summary(report), flush=True)
     return report.exit_code
 

@@ -27,6 +27,7 @@ from sync_job.config import Config
 from sync_job.diff import changed_fields, send_column
 from sync_job.errors import ConfigError, StartupError, TokenError
 from sync_job.normalize import normalize_changes, normalize_snapshot
+from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.push import Update, push_updates
 from sync_job.ratelimit import RateGate
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, read_input
@@ -60,6 +61,8 @@ class RunReport:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    push_seconds: float = 0.0
+    """Wall time of the push alone (0 in a dry run): rows sent per second is measured on it."""
     aborted_reason: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -108,11 +111,13 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[float], float] = full_jitter,
     stop: threading.Event | None = None,
+    progress: ProgressFactory | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says. Raises StartupError before anything is sent or written.
 
     ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate (tests inject them);
-    ``stop`` set from another thread stops new requests.
+    ``stop`` set from another thread stops new requests. ``progress`` makes the display of the
+    push (see ``sync_job.progress``); without it the push is silent.
     """
     started = time.monotonic()
     environ = os.environ if environ is None else environ
@@ -177,7 +182,8 @@ def run_sync(
             changes[ID_FIELD].to_numpy(dtype=object)[positions].tolist(),
             payload_dicts(changes, sends, positions)))
         confirmed = _push(config, token, updates, results, report,
-                          Timing(sleep=sleep, clock=clock, jitter=jitter), stop)
+                          Timing(sleep=sleep, clock=clock, jitter=jitter), stop,
+                          progress or (lambda total: SilentProgress()))
         snapshot_out = merge_confirmed(snapshot_raw, confirmed)
         if confirmed or not config.snapshot.path.exists():
             write_snapshot(config.snapshot.path, snapshot_out)
@@ -197,6 +203,7 @@ def _push(
     report: RunReport,
     timing: Timing,
     stop: threading.Event | None,
+    progress: ProgressFactory,
 ) -> dict[str, dict[str, str]]:
     """Send the updates; fill their results lines; return the contacts the API confirmed."""
     stop = stop or threading.Event()
@@ -220,11 +227,16 @@ def _push(
                 confirmed[update.contact_id] = contact
         log.debug("row %d contact %s: %s (HTTP %s, %d attempt(s))", update.row,
                   update.contact_id, outcome.status, outcome.http_status, outcome.attempts)
+        display.advance(outcome.status)
 
+    display = progress(len(updates))
+    started = time.monotonic()
     try:
         pushed = push_updates(updates, client, concurrency=config.push.concurrency,
                               on_outcome=record, stop=stop)
     finally:
+        report.push_seconds = time.monotonic() - started
+        display.close()
         client.close()
 
     if pushed.outcomes:
