@@ -84,19 +84,19 @@ class BarProgress:
         self._bar = tqdm(total=total, desc="push", unit=" rows", file=stream, mininterval=0.2,
                          postfix=self._postfix(), **sized)
 
-    def _postfix(self) -> dict[str, int]:
-        # A plain dict keeps this order; tqdm would sort keyword arguments.
-        return {"updated": self._tally.updated, "failed": self._tally.failed}
+    def _postfix(self) -> str:
+        # Text, not keywords: tqdm would sort keywords and put "failed" first.
+        return f"updated={self._tally.updated}, failed={self._tally.failed}"
 
     def advance(self, status: str) -> None:
         with self._tally.lock:
             self._tally.count(status)
-            self._bar.set_postfix(self._postfix(), refresh=False)
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.update(1)
 
     def close(self) -> None:
         with self._tally.lock:
-            self._bar.set_postfix(self._postfix(), refresh=False)
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.close()
 
 
