@@ -18,6 +18,7 @@ from sync_job.config import load_config
 from sync_job.errors import StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
 from sync_job.pipeline import EXIT_CANNOT_START, RunReport, run_sync
+from sync_job.progress import progress_for
 from sync_job.results import STATUSES
 from sync_job.stopping import StopRequest, stop_on_signals
 
@@ -111,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="debug detail on stderr (rows by number and contactId, never "
                                "personal data or the token)")
     loudness.add_argument("-q", "--quiet", action="store_true",
-                          help="log only warnings and errors; the final summary still prints")
+                          help="no progress bar or progress lines, and log only warnings and "
+                               "errors; the final summary still prints")
 
     sim = commands.add_parser(
         "simulate", help="serve the bundled Huduma API simulator on loopback",
@@ -164,6 +166,9 @@ def format_summary(report: RunReport) -> str:
     if not report.dry_run:
         lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
                      f"{report.throttled} answered 429)")
+        sent = sum(report.counts.get(status, 0) for status in ("updated", "failed"))
+        rate = f", {sent / report.push_seconds:.1f} rows/s" if report.push_seconds > 0 else ""
+        lines.append(f"  push       {report.push_seconds:.1f} s{rate}")
     lines.append(f"  results    {report.results_path}")
     if report.summary_path is not None:
         lines.append(f"  summary    {report.summary_path}")
@@ -178,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
     with stop_on_signals(StopRequest()) as stop:
-        report = run_sync(config, stop=stop)
+        report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet))
     print(format_summary(report), flush=True)
     return report.exit_code
 

@@ -28,29 +28,39 @@ PHONE_WRITTEN = r"\+?[\d\s().\-]*\d[\d\s().\-]*"
 _FLOAT_WHOLE = r"^(\d+)\.0+$"
 # Excel's scientific notation for long numbers: 2.55712E+11
 SCIENTIFIC = r"\d+(\.\d+)?[eE]\+?\d+"
+# Values already in normal form, which most cells of a big file are: one cheap regex pass
+# finds them, and only the rest go through the full clean-up.
+_CANONICAL_ID = r"[1-9]\d*"
+_CANONICAL_NUMBER = r"0?[1-9]\d*|0"  # digits, not starting with the 00 that means +
 
 
 def clean_text(values: pd.Series) -> pd.Series:
     """Trim whitespace (also non-breaking and zero-width spaces) and normalize Unicode to NFC."""
     cleaned = values.str.strip()
-    odd = cleaned.str.contains(f"[{_ZERO_WIDTH}]", regex=True, na=False)
-    if odd.any():
-        cleaned = cleaned.mask(odd, cleaned[odd].str.replace(_ZERO_WIDTH_RE, "", regex=True))
-    # pandas 3's str dtype answers False for NaN here, so missing values are excluded explicitly.
+    # Zero-width characters and combining accents are never ASCII, so one cheap pass finds
+    # the few values that need more than a strip. pandas 3's str dtype answers False for NaN
+    # here, so missing values are excluded explicitly.
     non_ascii = cleaned.notna() & ~cleaned.str.isascii().fillna(True).astype(bool)
-    if non_ascii.any():
-        cleaned = cleaned.mask(
-            non_ascii, cleaned[non_ascii].map(lambda text: unicodedata.normalize("NFC", text))
-        )
-    return cleaned
+    if not non_ascii.any():
+        return cleaned
+    odd = cleaned[non_ascii]
+    zero_width = odd.str.contains(f"[{_ZERO_WIDTH}]", regex=True, na=False)
+    if zero_width.any():
+        odd = odd.mask(zero_width, odd[zero_width].str.replace(_ZERO_WIDTH_RE, "", regex=True))
+    odd = odd.map(lambda text: unicodedata.normalize("NFC", text))
+    return cleaned.mask(non_ascii, odd)
 
 
 def normalize_contact_id(values: pd.Series) -> pd.Series:
     """``"12345.0"`` → ``"12345"``, ``"007"`` → ``"7"``; anything else is left for validation."""
-    whole = values.str.replace(_FLOAT_WHOLE, r"\1", regex=True)
+    done = values.str.fullmatch(_CANONICAL_ID, na=True) | (values == "")
+    if done.all():
+        return values
+    odd = values[~done]
+    whole = odd.str.replace(_FLOAT_WHOLE, r"\1", regex=True)
     digits = whole.str.fullmatch(r"\d+", na=False)
-    stripped = whole[digits].str.lstrip("0").replace("", "0")
-    return whole.mask(digits, stripped)
+    whole = whole.mask(digits, whole[digits].str.lstrip("0").replace("", "0"))
+    return values.mask(~done, whole)
 
 
 def normalize_number(values: pd.Series) -> pd.Series:
@@ -60,6 +70,13 @@ def normalize_number(values: pd.Series) -> pd.Series:
     ``255712345678`` and a leading ``00`` counts as ``+``. Values that do not look like a written
     phone number (letters, scientific notation) are kept as they are so validation can quote them.
     """
+    done = values.str.fullmatch(_CANONICAL_NUMBER, na=True) | (values == "")
+    if done.all():
+        return values
+    return values.mask(~done, _normalize_written_numbers(values[~done]))
+
+
+def _normalize_written_numbers(values: pd.Series) -> pd.Series:
     number = values.str.replace(r"^[\s']+", "", regex=True).str.strip()
     # A cell of only apostrophes is kept as typed: "" would mean "clear this field".
     number = number.mask(number == "", values)
@@ -101,15 +118,16 @@ def normalize_changes(
         if name not in frame:
             out[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
             continue
-        cell = clean_text(frame[name]).fillna("")
-        empty_means = "" if empty_cells == "clear" else pd.NA
-        value = cell.mask(cell == "", empty_means).mask(cell == clear_marker, "")
+        value = clean_text(frame[name]).fillna("")
+        empty = value == ""
+        if empty_cells != "clear" and empty.any():
+            value = value.mask(empty, pd.NA)
+        cleared = value == clear_marker
+        if cleared.any():
+            value = value.mask(cleared, "")
         normalizer = _FIELD_NORMALIZERS.get(name)
-        if normalizer is not None:
-            filled = value.notna() & (value != "")
-            if filled.any():
-                value = value.mask(filled, normalizer(value[filled]))
-        out[name] = value
+        # Normalizers leave missing and empty cells as they are.
+        out[name] = value if normalizer is None else normalizer(value)
     return out
 
 
@@ -119,8 +137,5 @@ def normalize_snapshot(frame: pd.DataFrame) -> pd.DataFrame:
     for name in VALUE_FIELDS:
         value = clean_text(frame[name]).fillna("")
         normalizer = _FIELD_NORMALIZERS.get(name)
-        filled = value != ""
-        if normalizer is not None and filled.any():
-            value = value.mask(filled, normalizer(value[filled]))
-        out[name] = value
+        out[name] = value if normalizer is None else normalizer(value)
     return out

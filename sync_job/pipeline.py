@@ -33,23 +33,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sync_job.brake import brake_reason
 from sync_job.client import ClientSettings, ContactClient, Outcome, full_jitter
 from sync_job.config import Config
-from sync_job.diff import changed_fields, fields_to_send, send_column
+from sync_job.diff import changed_fields, send_column
 from sync_job.errors import ConfigError, InputFileError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
 from sync_job.normalize import normalize_changes, normalize_snapshot
+from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.push import Update, push_updates
 from sync_job.ratelimit import RateGate
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, ReadOptions, read_input
 from sync_job.results import (
     count_statuses,
-    empty_results,
-    payload_dict,
-    payload_json,
+    payload_dicts,
+    plan_results,
+    set_rows,
+    set_where,
     write_results,
 )
 from sync_job.runlock import RunLock, lock_path_for
@@ -83,6 +86,8 @@ class RunReport:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    push_seconds: float = 0.0
+    """Wall time of the push alone (0 in a dry run): rows sent per second is measured on it."""
     aborted_reason: str = ""
     """Why the run stopped sending on its own (401/402, the journal could not be written)."""
     braked_reason: str = ""
@@ -139,13 +144,15 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[float], float] = full_jitter,
     stop: threading.Event | None = None,
+    progress: ProgressFactory | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says. Raises StartupError before anything is sent or written.
 
     ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate (tests inject them;
     the default sleep wakes up early when ``stop`` is set). ``stop`` set from another thread or
     a signal handler stops new requests; the run then ends as interrupted (exit 130, or the
-    code a :class:`~sync_job.stopping.StopRequest` carries).
+    code a :class:`~sync_job.stopping.StopRequest` carries). ``progress`` makes the display of
+    the push (see ``sync_job.progress``); without it the push is silent.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC)
@@ -205,20 +212,21 @@ def run_sync(
                 report.braked_reason = reason
                 log.error("safety brake: %s", reason)
                 prefix = "dry run: the live run would stop here; " if config.dry_run else ""
-                results.loc[going, "status"] = "planned"
-                results.loc[going, "message"] = f"{prefix}not sent: safety brake: {reason}"
+                set_where(results, going, "status", "planned")
+                set_where(results, going, "message", f"{prefix}not sent: safety brake: {reason}")
 
         if not config.dry_run and not report.braked_reason:
             assert journal is not None
-            rows = changes["row"].to_numpy()
-            updates = [
-                Update(position=int(pos), row=int(rows[pos]),
-                       contact_id=str(changes[ID_FIELD].iat[pos]),
-                       payload=payload_dict(changes.iloc[pos], sends.iloc[pos]))
-                for pos in going[going].index
-            ]
+            positions = np.flatnonzero(going.to_numpy())
+            # Built from column arrays in one pass: per-row DataFrame access would cost minutes
+            # at half a million updates.
+            updates = list(map(
+                Update, positions.tolist(), changes["row"].to_numpy()[positions].tolist(),
+                changes[ID_FIELD].to_numpy(dtype=object)[positions].tolist(),
+                payload_dicts(changes, sends, positions)))
             confirmed = _push(config, token, updates, results, report, journal,
-                              Timing(sleep=sleep, clock=clock, jitter=jitter), stop)
+                              Timing(sleep=sleep, clock=clock, jitter=jitter), stop,
+                              progress or (lambda total: SilentProgress()))
             if confirmed or not config.snapshot.path.exists():
                 write_snapshot(config.snapshot.path, merge_confirmed(snapshot_raw, confirmed))
             # Only now that the snapshot holds them may the journal let them go.
@@ -227,7 +235,7 @@ def run_sync(
         report.interrupted = stop.is_set() and not report.aborted_reason
         if report.interrupted:
             unsent = results["status"].eq("skipped")
-            results.loc[unsent, "message"] = INTERRUPTED
+            set_where(results, unsent, "message", INTERRUPTED)
         write_results(config.results.path, results)
         report.counts = count_statuses(results["status"])
         report.exit_code = _exit_code(report, stop)
@@ -301,21 +309,9 @@ def _plan(
         phone_check=config.input.phone_check,
     )
     valid = ~verdict.invalid
-    sends = sends.mul(valid, axis=0).astype(bool)
+    sends = sends & valid.to_numpy()[:, np.newaxis]
     going = sends.any(axis=1)
-
-    results = empty_results(changes["row"], changes[ID_FIELD].where(valid, raw[ID_FIELD]))
-    results["status"] = "unchanged"
-    results.loc[verdict.invalid, "status"] = "invalid"
-    results.loc[verdict.invalid, "message"] = "not sent: fix " + verdict.fields[verdict.invalid]
-    results["errors"] = verdict.errors
-    results["fields_sent"] = fields_to_send(sends)
-    results["payload"] = payload_json(changes, sends)
-    results["attempts"] = "0"
-    results.loc[going, "status"] = "planned" if config.dry_run else "skipped"
-    results.loc[going & ~verdict.invalid, "message"] = (
-        "dry run: would be sent" if config.dry_run else "not sent")
-    results.loc[~going & valid, "message"] = "already up to date"
+    results = plan_results(changes, raw, sends, verdict, dry_run=config.dry_run)
     log.info("%d rows read: %d to send, %d unchanged, %d invalid", len(changes), int(going.sum()),
              int((~going & valid).sum()), int(verdict.invalid.sum()))
     # By row number only: an invalid contactId cell may hold anything, even personal data.
@@ -334,6 +330,7 @@ def _push(
     journal: Journal,
     timing: Timing,
     stop: threading.Event,
+    progress: ProgressFactory,
 ) -> dict[str, dict[str, str]]:
     """Send the updates; fill their results lines; return the contacts the API confirmed."""
     settings = ClientSettings(
@@ -367,22 +364,33 @@ def _push(
         log.debug("row %d contact %s: %s (HTTP %s, %d attempt(s))", update.row,
                   update.contact_id, outcome.status, outcome.http_status, outcome.attempts,
                   extra=fields)
+        display.advance(outcome.status)
 
+    display = progress(len(updates))
+    started = time.monotonic()
     try:
         pushed = push_updates(updates, client, concurrency=config.push.concurrency,
                               on_outcome=record, stop=stop)
     finally:
+        report.push_seconds = time.monotonic() - started
+        display.close()
         client.close()
 
-    columns = ["status", "http_status", "api_code", "message", "errors", "attempts", "req_id"]
     if pushed.outcomes:
         positions = list(pushed.outcomes)
-        results.loc[positions, columns] = [
-            [o.status, "" if o.http_status is None else str(o.http_status),
-             "" if o.api_code is None else str(o.api_code), o.message, o.errors,
-             str(o.attempts), o.req_id]
-            for o in pushed.outcomes.values()
-        ]
+        outcomes = list(pushed.outcomes.values())
+        filled = {
+            "status": [o.status for o in outcomes],
+            "http_status": ["" if o.http_status is None else str(o.http_status)
+                            for o in outcomes],
+            "api_code": ["" if o.api_code is None else str(o.api_code) for o in outcomes],
+            "message": [o.message for o in outcomes],
+            "errors": [o.errors for o in outcomes],
+            "attempts": [str(o.attempts) for o in outcomes],
+            "req_id": [o.req_id for o in outcomes],
+        }
+        for column, values in filled.items():
+            set_rows(results, positions, column, values)
     for outcome in pushed.outcomes.values():
         report.requests += outcome.attempts
         report.retries += outcome.retries
@@ -390,13 +398,13 @@ def _push(
     unsent = results["status"].eq("skipped")
     if pushed.aborted is not None:
         report.aborted_reason = pushed.aborted.message
-        results.loc[unsent, "message"] = (
-            f"not sent: the run stopped after HTTP {pushed.aborted.http_status} "
-            f"({pushed.aborted.message})")
+        set_where(results, unsent, "message",
+                  f"not sent: the run stopped after HTTP {pushed.aborted.http_status} "
+                  f"({pushed.aborted.message})")
     elif journal_failures:
         report.aborted_reason = f"the journal could not be written ({journal_failures[0]})"
         log.error("%s; stopped sending", report.aborted_reason)
-        results.loc[unsent, "message"] = f"not sent: {report.aborted_reason}"
+        set_where(results, unsent, "message", f"not sent: {report.aborted_reason}")
     return confirmed
 
 

@@ -14,14 +14,19 @@ atomically (see ``state.write_csv``).
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from sync_job.diff import send_column
-from sync_job.reader import VALUE_FIELDS
+from sync_job.diff import fields_to_send, send_column
+from sync_job.reader import ID_FIELD, VALUE_FIELDS
+from sync_job.schema import Verdict
 from sync_job.state import write_csv
 
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -45,19 +50,36 @@ def json_string(values: pd.Series) -> pd.Series:
     return quoted
 
 
+def spread(size: int, where: np.ndarray, values: pa.Array | pa.ChunkedArray,
+           fill: str = "") -> pd.Series:
+    """A text column of ``size`` rows: ``values`` in order at the rows ``where`` marks, else
+    ``fill``. One take in pyarrow, so no Python string is made per row."""
+    index = np.zeros(size, dtype=np.int64)
+    index[where] = np.arange(1, int(where.sum()) + 1)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    pool = pa.concat_arrays([pa.array([fill], values.type), values])
+    return pd.Series(pool.take(pa.array(index)), dtype="str")
+
+
 def payload_json(changes: pd.DataFrame, sends: pd.DataFrame) -> pd.Series:
     """The exact JSON body of each row (``{"names": "…", "email": ""}``); "" where none.
 
-    Matches ``json.dumps(payload, ensure_ascii=False)`` of :func:`payload_dict`.
+    Matches ``json.dumps(payload, ensure_ascii=False)`` of :func:`payload_dict`. Only rows that
+    send something are built.
     """
-    body = pd.Series("", index=changes.index, dtype="str")
+    going = sends.any(axis=1).to_numpy()
+    members = []
     for name in VALUE_FIELDS:
-        mark = sends[send_column(name)]
-        if not mark.any():
-            continue
-        member = f'"{name}": ' + json_string(changes[name][mark])
-        body = body.mask(mark, body.where(body == "", body + ", ") + member.reindex(body.index))
-    return body.mask(body != "", "{" + body + "}")
+        mark = sends[send_column(name)].to_numpy()[going]
+        values = changes[name][going].reset_index(drop=True)
+        member = (f'"{name}": ' + json_string(values)).where(mark)
+        members.append(pa.array(member, pa.large_string()))
+    text = pa.large_string()
+    joined = pc.binary_join_element_wise(*members, pa.scalar(", ", text), null_handling="skip")
+    body = pc.binary_join_element_wise(pa.scalar("{", text), joined, pa.scalar("}", text),
+                                       pa.scalar("", text))
+    return spread(len(changes), going, body)
 
 
 def payload_dict(values: Mapping[str, object], sends: Mapping[str, object]) -> dict[str, str]:
@@ -65,8 +87,33 @@ def payload_dict(values: Mapping[str, object], sends: Mapping[str, object]) -> d
     return {name: str(values[name]) for name in VALUE_FIELDS if sends[send_column(name)]}
 
 
+def payload_dicts(changes: pd.DataFrame, sends: pd.DataFrame,
+                  positions: np.ndarray) -> list[dict[str, str]]:
+    """:func:`payload_dict` of the rows at ``positions``, built from column arrays at once."""
+    columns = [(name, changes[name].to_numpy(dtype=object)[positions],
+                sends[send_column(name)].to_numpy()[positions]) for name in VALUE_FIELDS]
+    payloads: list[dict[str, str]] = [{} for _ in range(len(positions))]
+    for name, values, marks in columns:
+        for payload, value in zip(itertools.compress(payloads, marks),
+                                  values[marks], strict=True):
+            payload[name] = str(value)
+    return payloads
+
+
+def labelled(codes: np.ndarray, labels: Sequence[str]) -> pd.Series:
+    """A text column from small integer codes into ``labels`` (categorical: cheap at scale)."""
+    categories: pd.Index[str] = pd.Index(list(labels), dtype="object")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
+
+
 def defuse_formulas(values: pd.Series) -> pd.Series:
     """Prefix cells a spreadsheet would evaluate with an apostrophe, so they read as text."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # Judge each distinct label once, not each row.
+        labels = defuse_formulas(pd.Series(values.cat.categories, dtype="str"))
+        if labels.is_unique:
+            return values.cat.rename_categories(labels.tolist())
+        values = values.astype("str")
     risky = values.str.contains(_FORMULA_START, regex=True, na=False)
     return values.mask(risky, "'" + values) if risky.any() else values
 
@@ -74,18 +121,70 @@ def defuse_formulas(values: pd.Series) -> pd.Series:
 def empty_results(rows: pd.Series, contact_ids: pd.Series) -> pd.DataFrame:
     """A results frame for these rows with every other column empty (text)."""
     frame = pd.DataFrame({"row": rows.astype("int64"), "contactId": contact_ids.astype("str")})
+    empty = labelled(np.zeros(len(frame), dtype=np.int8), [""])
     for column in RESULT_COLUMNS[2:]:
-        frame[column] = pd.Series("", index=frame.index, dtype="str")
+        frame[column] = empty
     return frame
+
+
+def set_rows(results: pd.DataFrame, positions: Sequence[int] | np.ndarray, column: str,
+             values: Sequence[str]) -> None:
+    """Put ``values`` in ``column`` at ``positions`` (one vectorized assignment)."""
+    current = results[column]
+    if isinstance(current.dtype, pd.CategoricalDtype):
+        new = pd.Index(pd.unique(np.asarray(values, dtype=object))).difference(
+            current.cat.categories)
+        current = current.cat.add_categories(new)
+    else:
+        current = current.copy()
+    current.iloc[np.asarray(positions, dtype=np.int64)] = np.asarray(  # type: ignore[call-overload]
+        values, dtype=object)
+    results[column] = current
+
+
+def set_where(results: pd.DataFrame, mask: pd.Series, column: str, value: str) -> None:
+    """Put one ``value`` in ``column`` on every row where ``mask`` holds."""
+    positions = np.flatnonzero(mask.to_numpy(dtype=bool))
+    set_rows(results, positions, column, [value] * len(positions))
 
 
 def write_results(path: Path, results: pd.DataFrame) -> None:
     """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically."""
-    frame = results.copy()
-    for column in frame.columns:
+    frame = pd.DataFrame({"row": results["row"]})
+    for column in results.columns:
         if column != "row":
-            frame[column] = defuse_formulas(frame[column].astype("str").fillna(""))
+            values = results[column]
+            if not isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype("str").fillna("")
+            frame[column] = defuse_formulas(values)
     write_csv(path, frame, bom=True)
+
+
+def plan_results(changes: pd.DataFrame, raw: pd.DataFrame, sends: pd.DataFrame,
+                 verdict: Verdict, *, dry_run: bool) -> pd.DataFrame:
+    """Every row's results line before anything is sent.
+
+    ``sends`` holds only valid rows' fields. Rows with something to send are ``planned`` (dry
+    run) or ``skipped`` until the push says otherwise; the rest are ``invalid`` or
+    ``unchanged``. Built from integer codes, so a million rows cost milliseconds per column.
+    """
+    invalid = verdict.invalid.to_numpy(dtype=bool)
+    going = sends.any(axis=1).to_numpy()
+    results = empty_results(changes["row"], changes[ID_FIELD].where(~verdict.invalid,
+                                                                     raw[ID_FIELD]))
+    results["status"] = labelled(np.where(going, 2, np.where(invalid, 1, 0)),
+                                 ["unchanged", "invalid", "planned" if dry_run else "skipped"])
+    fixes, fix_labels = pd.factorize(
+        ("not sent: fix " + verdict.fields[verdict.invalid]).to_numpy(dtype=object))
+    message = np.where(going, 1, 0)
+    message[invalid] = 2 + fixes
+    results["message"] = labelled(message, [
+        "already up to date", "dry run: would be sent" if dry_run else "not sent", *fix_labels])
+    results["errors"] = verdict.errors
+    results["fields_sent"] = fields_to_send(sends)
+    results["payload"] = payload_json(changes, sends)
+    results["attempts"] = labelled(np.zeros(len(results), dtype=np.int8), ["0"])
+    return results
 
 
 def count_statuses(statuses: pd.Series) -> dict[str, int]:
