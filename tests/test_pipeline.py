@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import threading
 from pathlib import Path
@@ -195,17 +194,35 @@ def test_rows_that_exhaust_retries_fail_and_the_run_goes_on(
     assert report.exit_code == 1
 
 
-def test_concurrency_and_rate_limit_are_respected(tmp_path: Path, env: dict[str, str]) -> None:
-    with Simulator(SNAPSHOT_ROWS, token=TOKEN, latency_ms=30) as sim:
+def most_within(times: list[float], window: float) -> int:
+    """The largest number of request arrivals inside any span of ``window`` seconds."""
+    times = sorted(times)
+    return max(sum(1 for t in times[i:] if t < start + window)
+               for i, start in enumerate(times))
+
+
+def test_rate_limit_caps_request_starts_per_second(tmp_path: Path, env: dict[str, str]) -> None:
+    with Simulator(SNAPSHOT_ROWS, token=TOKEN, latency_ms=10) as sim:
         ws = Workspace(tmp_path, sim.base_url)
-        ws.write_changes([(str(1001 + n), f"Renamed {n}", "", "") for n in range(10)])
-        report = run_sync(ws.config(concurrency=3, rate_limit=20), environ=env)
-        times = sorted(r.time for r in sim.requests)
+        ws.write_changes([(str(1001 + n % 10), f"Renamed {n}", "", "") for n in range(10)])
+        report = run_sync(ws.config(concurrency=4, rate_limit=8), environ=env)
+        times = [r.time for r in sim.requests]
     assert report.counts["updated"] == 10
-    # starts at most 20 per second: consecutive starts about 50 ms apart (scheduling slack)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) > 0.04
-    assert times[-1] - times[0] >= 9 * 0.05 - 0.01
+    # 8 per second, spaced 125 ms apart: 10 starts span at least 9 gaps; one slack for jitter
+    assert max(times) - min(times) >= 9 * 0.125 - 0.05
+    assert most_within(times, 1.0) <= 9
+
+
+def test_concurrency_caps_requests_in_flight(tmp_path: Path, env: dict[str, str]) -> None:
+    with Simulator(SNAPSHOT_ROWS, token=TOKEN, latency_ms=250) as sim:
+        ws = Workspace(tmp_path, sim.base_url)
+        ws.write_changes([(str(1001 + n), f"Renamed {n}", "", "") for n in range(9)])
+        report = run_sync(ws.config(concurrency=3, rate_limit=0), environ=env)
+        times = [r.time for r in sim.requests]
+    assert report.counts["updated"] == 9
+    # each request holds its worker 250 ms: never more than 3 arrive within 200 ms
+    assert most_within(times, 0.2) <= 3
+    assert max(times) - min(times) >= 2 * 0.25 - 0.05
 
 
 def test_missing_snapshot_is_an_empty_one_and_the_run_creates_it(
