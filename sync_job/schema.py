@@ -12,6 +12,7 @@ sent: a value equal to what the platform already holds is not sent, so it is not
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,70 @@ def phone_problem(digits: str, check: str) -> str | None:
     if check == "valid" and not phonenumbers.is_valid_number(number):
         return f"is not a valid phone number {where}"
     return None
+
+
+def _phone_metadata_prefix(country_code: int) -> re.Pattern[str] | None:
+    """The national prefix parse() may strip after ``country_code``, compiled; None if none."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code,
+                                                                               region)
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(pattern) if pattern else None
+
+
+def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
+    """``phone_problem(value, "possible") is None`` for each value, asking phonenumbers rarely.
+
+    For international digits ``[1-9]\\d{7,14}``, ``phonenumbers.parse`` takes the country code
+    from the first 1 to 3 digits (the shortest known code wins) and keeps the rest as the
+    national number, unless the country's national-prefix pattern matches at its start. When it
+    does not match, whether the number is possible depends only on the country code and the
+    length of the national number (``is_possible_number_with_reason`` compares lengths), so
+    phonenumbers is asked once per (country code, length). Every other value (no known country
+    code, a national prefix that may be stripped, another shape) is asked about whole.
+    ``tests/test_fast_paths.py`` checks this against ``phone_problem`` value by value.
+    """
+    values = np.asarray(distinct, dtype=object)
+    verdict = np.zeros(len(values), dtype=bool)
+    if not len(values):
+        return verdict
+    text = pyarrow.array(values, pyarrow.string())
+    shaped = np.asarray(pc.fill_null(pc.match_substring_regex(text, f"^(?:{PHONE_DIGITS})$"),
+                                     False), dtype=bool)
+    whole = ~shaped
+    if shaped.any():
+        chosen = np.flatnonzero(shaped)
+        digits = text.filter(pyarrow.array(shaped))
+        number = np.asarray(pc.cast(digits, pyarrow.int64()), dtype=np.int64)
+        length = np.asarray(pc.utf8_length(digits), dtype=np.int64)
+        known = np.fromiter(phonenumbers.COUNTRY_CODE_TO_REGION_CODE, dtype=np.int64)
+        code = np.zeros(len(chosen), dtype=np.int64)
+        code_length = np.zeros(len(chosen), dtype=np.int64)
+        for size in (3, 2, 1):  # the shortest known code wins: it is assigned last
+            prefix = number // (10 ** (length - size))
+            found = np.isin(prefix, known)
+            code[found] = prefix[found]
+            code_length[found] = size
+        by_length = code_length > 0
+        for country in np.unique(code[by_length]).tolist():
+            pattern = _phone_metadata_prefix(country)
+            if pattern is None:
+                continue
+            members = np.flatnonzero(by_length & (code == country))
+            stripped = [pattern.match(value[size:]) is not None for value, size in zip(
+                values[chosen[members]].tolist(), code_length[members].tolist(), strict=True)]
+            by_length[members[np.asarray(stripped, dtype=bool)]] = False
+        whole[chosen[~by_length]] = True
+        if by_length.any():
+            keys = code[by_length] * 100 + (length - code_length)[by_length]
+            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            members = chosen[by_length]
+            answers = np.array([phone_problem(values[members[i]], "possible") is None
+                                for i in first.tolist()], dtype=bool)
+            verdict[members] = answers[inverse]
+    verdict[whole] = [phone_problem(value, "possible") is None
+                      for value in values[whole].tolist()]
+    return verdict
 
 
 class Context:
@@ -224,7 +289,11 @@ def build_schema(
         judged = (filled(values) & going_out["number"].reindex(values.index, fill_value=True)
                   & values.str.fullmatch(PHONE_DIGITS, na=False))
         verdict = pd.Series(True, index=values.index)
-        if phone_check != "format" and judged.any():
+        if phone_check == "possible" and judged.any():
+            distinct = values[judged].unique()
+            answers = pd.Series(possible_phone_numbers(distinct), index=distinct)
+            verdict[judged] = values[judged].map(answers).astype(bool)
+        elif phone_check != "format" and judged.any():
             verdict[judged] = _valid_per_distinct(
                 values[judged], lambda v: phone_problem(v, phone_check) is None)
         return verdict
