@@ -35,18 +35,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync_job.brake import brake_reason
 from sync_job.client import ClientSettings, ContactClient, Outcome, full_jitter
 from sync_job.config import Config
-from sync_job.diff import changed_fields, send_column
+from sync_job.diff import ContactIndex, changed_fields, send_column
 from sync_job.errors import ConfigError, InputFileError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
-from sync_job.normalize import normalize_changes, normalize_snapshot
+from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot
 from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.push import Update, push_updates
 from sync_job.ratelimit import RateGate
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, ReadOptions, read_input
+from sync_job.repeats import key_groups, repeats_snapshot, shared_keys
 from sync_job.results import (
     count_statuses,
     payload_dicts,
@@ -56,7 +59,7 @@ from sync_job.results import (
     write_results,
 )
 from sync_job.runlock import RunLock, lock_path_for
-from sync_job.schema import validate
+from sync_job.schema import Verdict, validate
 from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
 from sync_job.stopping import exit_code_of
 from sync_job.summary import RunFacts, build_summary, file_sha256, write_summary
@@ -294,22 +297,62 @@ def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | Non
 
 
 def _plan(
-    table: InputTable, snapshot_raw: pd.DataFrame, config: Config
+    table: InputTable, snapshot_raw: pd.DataFrame, config: Config, *,
+    skip_repeats: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Pure: rows and snapshot → (results so far, normalized changes, fields to send, going)."""
+    """Pure: rows and snapshot → (results so far, normalized changes, fields to send, going).
+
+    Rows that repeat the snapshot (see ``sync_job.repeats``) are ``unchanged`` at once: only
+    the other rows are normalized, diffed against their contacts' snapshot rows and judged by
+    the schema, plus every row that shares a contactId or number with another row, so the
+    whole-file duplicate checks see all of those. ``skip_repeats=False`` judges every row
+    (the tests compare both). In the normalized changes a repeating row keeps its id and
+    gives no value (it changes nothing).
+    """
     raw = table.frame.reset_index(drop=True)
-    changes = normalize_changes(
-        raw, clear_marker=config.input.clear_marker, empty_cells=config.input.empty_cells)
-    snapshot = normalize_snapshot(snapshot_raw)
-    sends = changed_fields(changes, snapshot)
+    size = len(raw)
+    options = {"clear_marker": config.input.clear_marker,
+               "empty_cells": config.input.empty_cells}
+    contacts = ContactIndex(normalize_ids(snapshot_raw[ID_FIELD]))
+    zeros = np.zeros(size, dtype=np.int64)
+    repeats, id_keys, number_keys = (
+        repeats_snapshot(raw, snapshot_raw, contacts, **options) if skip_repeats
+        else (np.zeros(size, dtype=bool), zeros, zeros))
+    if table.problems:  # a row the reader had trouble with is explained in full
+        repeats &= ~raw["row"].isin([problem.row for problem in table.problems]).to_numpy()
+
+    judged = np.flatnonzero(~repeats)
+    changes = normalize_changes(raw.iloc[judged], **options)
+    if repeats.any():
+        # A repeating row that shares its contactId or number with another row is judged too.
+        shared = (shared_keys(_keys(id_keys, judged, changes[ID_FIELD]), size)
+                  | shared_keys(_keys(number_keys, judged, changes["number"]), size))
+        extra = np.flatnonzero(repeats & shared)
+        if len(extra):
+            repeats[extra] = False
+            judged = np.flatnonzero(~repeats)
+            changes = pd.concat([changes, normalize_changes(raw.iloc[extra], **options)])
+            changes = changes.loc[judged]
+    changes = changes.reset_index(drop=True)
+    raw_judged = raw.iloc[judged].reset_index(drop=True)
+
+    # Diff against the snapshot rows of these contacts only, normalized now.
+    positions = contacts.positions(changes[ID_FIELD])
+    held = np.unique(positions[positions >= 0])
+    snapshot = normalize_snapshot(snapshot_raw.iloc[held].reset_index(drop=True))
+    sends = changed_fields(changes, snapshot,
+                           np.where(positions >= 0, np.searchsorted(held, positions), -1))
     verdict = validate(
-        changes, raw, table.headers,
+        changes, raw_judged, table.headers,
         going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
         read_problems=table.problems,
         phone_check=config.input.phone_check,
     )
+    sends = sends & (~verdict.invalid).to_numpy()[:, np.newaxis]
+
+    if len(judged) < size:
+        changes, sends, verdict = _with_repeats(raw, judged, changes, sends, verdict)
     valid = ~verdict.invalid
-    sends = sends & valid.to_numpy()[:, np.newaxis]
     going = sends.any(axis=1)
     results = plan_results(changes, raw, sends, verdict, dry_run=config.dry_run)
     log.info("%d rows read: %d to send, %d unchanged, %d invalid", len(changes), int(going.sum()),
@@ -319,6 +362,58 @@ def _plan(
                             strict=True):
         log.debug("row %d invalid: %s", row, problem, extra={"row": int(row)})
     return results, changes, sends, going
+
+
+def _keys(repeating: np.ndarray, judged: np.ndarray,
+          values: pd.Series) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Duplicate-check keys of every row: int64 keys of repeating rows (0: none), and the
+    normalized ``values`` of the judged rows at ``judged`` (missing or "": none)."""
+    array = pa.array(values, pa.string())
+    usable = np.asarray(pc.fill_null(pc.not_equal(array, ""), False), dtype=bool)
+    groups = []
+    for index, (where, keys) in enumerate(key_groups(array, usable)):
+        full_where = repeating != 0 if index == 0 else np.zeros(len(repeating), dtype=bool)
+        full_keys = repeating.copy() if index == 0 else np.empty(len(repeating), dtype=object)
+        full_where[judged[where]] = True
+        full_keys[judged[where]] = keys[where]
+        groups.append((full_where, full_keys))
+    return groups
+
+
+def _with_repeats(raw: pd.DataFrame, judged: np.ndarray, changes: pd.DataFrame,
+                  sends: pd.DataFrame, verdict: Verdict,
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, Verdict]:
+    """The judged rows' frames spread over every row of ``raw``; the rows in between repeat
+    the snapshot: their own contactId, no value, nothing to send, no error."""
+    size = len(raw)
+    index = np.arange(size, dtype=np.int64)
+    index[judged] = size + np.arange(len(judged))
+
+    def spread(own: pa.Array, values: pd.Series) -> pd.Series:
+        pool = pa.concat_arrays([own, _plain(pa.array(values, pa.string()))])
+        return pd.Series(pool.take(pa.array(index)), dtype="str")
+
+    nothing = pa.nulls(size, pa.string())
+    full = pd.DataFrame({"row": raw["row"],
+                         ID_FIELD: spread(_plain(pa.array(raw[ID_FIELD], pa.string())),
+                                          changes[ID_FIELD])})
+    for name in VALUE_FIELDS:
+        full[name] = spread(nothing, changes[name])
+    full_sends = pd.DataFrame(index=raw.index)
+    for column in sends.columns:
+        marks = np.zeros(size, dtype=bool)
+        marks[judged] = sends[column].to_numpy(dtype=bool)
+        full_sends[column] = marks
+    invalid = np.zeros(size, dtype=bool)
+    invalid[judged] = verdict.invalid.to_numpy(dtype=bool)
+    empty = pa.array(np.full(size, "", dtype=object), pa.string())
+    return full, full_sends, Verdict(invalid=pd.Series(invalid, index=raw.index),
+                                     errors=spread(empty, verdict.errors),
+                                     fields=spread(empty, verdict.fields))
+
+
+def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _push(
