@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,15 +40,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_job.brake import brake_reason
-from sync_job.client import ClientSettings, ContactClient, Outcome, full_jitter
 from sync_job.config import Config
 from sync_job.diff import ContactIndex, changed_fields, send_column
 from sync_job.errors import ConfigError, InputFileError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
 from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot
 from sync_job.progress import ProgressFactory, SilentProgress
-from sync_job.push import Update, push_updates
-from sync_job.ratelimit import RateGate
+from sync_job.ratelimit import full_jitter
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, ReadOptions, read_input
 from sync_job.repeats import key_groups, repeats_snapshot, shared_keys
 from sync_job.results import (
@@ -63,6 +62,10 @@ from sync_job.schema import Verdict, validate
 from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
 from sync_job.stopping import exit_code_of
 from sync_job.summary import RunFacts, build_summary, file_sha256, write_summary
+
+if TYPE_CHECKING:
+    from sync_job.client import Outcome
+    from sync_job.push import Update
 
 log = logging.getLogger("sync_job")
 
@@ -220,6 +223,8 @@ def run_sync(
 
         if not config.dry_run and not report.braked_reason:
             assert journal is not None
+            from sync_job.push import Update  # requests and tenacity: only a live run needs them
+
             positions = np.flatnonzero(going.to_numpy())
             # Built from column arrays in one pass: per-row DataFrame access would cost minutes
             # at half a million updates.
@@ -428,6 +433,10 @@ def _push(
     progress: ProgressFactory,
 ) -> dict[str, dict[str, str]]:
     """Send the updates; fill their results lines; return the contacts the API confirmed."""
+    from sync_job.client import ClientSettings, ContactClient
+    from sync_job.push import push_updates
+    from sync_job.ratelimit import RateGate
+
     settings = ClientSettings(
         base_url=config.api.base_url, token=token,
         connect_timeout=config.api.connect_timeout, read_timeout=config.api.read_timeout,

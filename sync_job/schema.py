@@ -15,19 +15,21 @@ import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import email_validator
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-import phonenumbers
 import pyarrow
 import pyarrow.compute as pc
-from pandera.errors import SchemaErrors
 
 from sync_job.normalize import SCIENTIFIC
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+# pandera, email-validator and phonenumbers are imported where they are first needed: a run
+# whose every row repeats the snapshot, or that has no number or email to judge, skips them.
 
 MAX_NAME_LENGTH = 100
 PHONE_DIGITS = r"[1-9]\d{7,14}"
@@ -37,6 +39,8 @@ CONTACT_ID = r"[1-9]\d{0,17}"  # positive, and fits the API's 64-bit integer id
 @functools.lru_cache(maxsize=65536)
 def email_problem(address: str) -> str | None:
     """Why ``address`` is not a valid email address (syntax only, no DNS), or None."""
+    import email_validator
+
     try:
         email_validator.validate_email(address, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:
@@ -56,6 +60,8 @@ _MAX_ADDRESS_BYTES = 254  # email-validator's limit (RFC 3696 errata 1690)
 @functools.lru_cache(maxsize=4096)
 def _longest_domain_form(domain: str) -> int | None:
     """Bytes of the longest form email-validator length-checks ``domain`` in; None if invalid."""
+    import email_validator
+
     try:
         checked = email_validator.validate_email(f"a@{domain}", check_deliverability=False)
     except email_validator.EmailNotValidError:
@@ -90,17 +96,19 @@ def valid_email_addresses(addresses: pd.Series) -> pd.Series:
     return addresses.map(judged).fillna(True).astype(bool)
 
 
-_POSSIBLE_REASONS = {
-    phonenumbers.ValidationResult.TOO_SHORT: "too short",
-    phonenumbers.ValidationResult.TOO_LONG: "too long",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "the wrong length",
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "not after a known country code",
+_POSSIBLE_REASONS = {  # names of phonenumbers.ValidationResult members
+    "TOO_SHORT": "too short",
+    "TOO_LONG": "too long",
+    "INVALID_LENGTH": "the wrong length",
+    "INVALID_COUNTRY_CODE": "not after a known country code",
 }
 
 
 @functools.lru_cache(maxsize=65536)
 def phone_problem(digits: str, check: str) -> str | None:
     """Why international ``digits`` are not a phone number under ``check``, or None."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
@@ -111,7 +119,9 @@ def phone_problem(digits: str, check: str) -> str | None:
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason not in (phonenumbers.ValidationResult.IS_POSSIBLE,
                       phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        return f"is {_POSSIBLE_REASONS.get(reason, 'not possible')} for a phone number {where}"
+        said = {getattr(phonenumbers.ValidationResult, name): text
+                for name, text in _POSSIBLE_REASONS.items()}.get(reason, "not possible")
+        return f"is {said} for a phone number {where}"
     if check == "valid" and not phonenumbers.is_valid_number(number):
         return f"is not a valid phone number {where}"
     return None
@@ -119,6 +129,8 @@ def phone_problem(digits: str, check: str) -> str | None:
 
 def _phone_metadata_prefix(country_code: int) -> re.Pattern[str] | None:
     """The national prefix parse() may strip after ``country_code``, compiled; None if none."""
+    import phonenumbers
+
     region = phonenumbers.region_code_for_country_code(country_code)
     metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code,
                                                                                region)
@@ -138,6 +150,8 @@ def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
     code, a national prefix that may be stripped, another shape) is asked about whole.
     ``tests/test_fast_paths.py`` checks this against ``phone_problem`` value by value.
     """
+    import phonenumbers
+
     values = np.asarray(distinct, dtype=object)
     verdict = np.zeros(len(values), dtype=bool)
     if not len(values):
@@ -274,6 +288,7 @@ def build_schema(
     ``phone_check``: ``format`` checks the digits only; ``possible`` also asks phonenumbers
     whether the length fits the country code; ``valid`` whether the number is assigned.
     """
+    import pandera.pandas as pa
 
     def filled(values: pd.Series) -> pd.Series:
         return values.notna() & (values != "")
@@ -373,11 +388,13 @@ def validate(
     ``raw`` is the reader's frame with the same index, used to quote cells as typed;
     ``headers`` maps fields to the operator's header spelling.
     """
+    import pandera.errors
+
     found: dict[int, list[tuple[str | None, str]]] = {}
     context = Context(frame, raw)
     try:
         build_schema(going_out, phone_check=phone_check).validate(frame, lazy=True)
-    except SchemaErrors as failure:
+    except pandera.errors.SchemaErrors as failure:
         cases = failure.failure_cases
         cases = cases[cases["index"].notna()].drop_duplicates(["check", "index"])
         for check, index in zip(cases["check"], cases["index"], strict=True):
