@@ -111,16 +111,25 @@ def changed_fields(changes: pd.DataFrame, snapshot: pd.DataFrame,
     return out
 
 
+_FIELD_ORDER = sorted(VALUE_FIELDS)
+FIELD_SET_LABELS: list[str] = ["|".join(n for bit, n in enumerate(_FIELD_ORDER) if code >> bit & 1)
+                               for code in range(1 << len(_FIELD_ORDER))]
+"""The label of each set of fields going out, by its 3-bit code (see :func:`field_codes`)."""
+
+
+def field_codes(sends: pd.DataFrame) -> np.ndarray:
+    """Each row's set of fields going out as a 3-bit code (bit i: the i-th field by name)."""
+    codes = np.zeros(len(sends), dtype=np.int64)
+    for bit, name in enumerate(_FIELD_ORDER):
+        codes |= sends[send_column(name)].to_numpy(dtype=np.int64) << bit
+    return codes
+
+
 def fields_to_send(sends: pd.DataFrame) -> pd.Series:
     """``email|names`` style list of the fields going out per row (sorted, ``|``-joined).
 
     Each row's set of fields is a 3-bit code, so the text is made once per possible set.
     """
-    names = sorted(VALUE_FIELDS)
-    codes = np.zeros(len(sends), dtype=np.int64)
-    for bit, name in enumerate(names):
-        codes |= sends[send_column(name)].to_numpy(dtype=np.int64) << bit
-    labels = ["|".join(n for bit, n in enumerate(names) if code >> bit & 1)
-              for code in range(1 << len(names))]
-    categories: pd.Index[str] = pd.Index(labels, dtype="object")
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=sends.index)
+    categories: pd.Index[str] = pd.Index(FIELD_SET_LABELS, dtype="object")
+    return pd.Series(pd.Categorical.from_codes(field_codes(sends), categories=categories),
+                     index=sends.index)

@@ -58,7 +58,7 @@ from sync_job.results import (
     write_results,
 )
 from sync_job.runlock import RunLock, lock_path_for
-from sync_job.schema import Verdict, validate
+from sync_job.schema import validate
 from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
 from sync_job.stopping import exit_code_of
 from sync_job.summary import RunFacts, build_summary, file_sha256, write_summary
@@ -225,13 +225,15 @@ def run_sync(
             assert journal is not None
             from sync_job.push import Update  # requests and tenacity: only a live run needs them
 
-            positions = np.flatnonzero(going.to_numpy())
+            # ``changes`` and ``sends`` hold the judged rows; their index is the row's position.
+            local = np.flatnonzero(sends.any(axis=1).to_numpy())
             # Built from column arrays in one pass: per-row DataFrame access would cost minutes
             # at half a million updates.
             updates = list(map(
-                Update, positions.tolist(), changes["row"].to_numpy()[positions].tolist(),
-                changes[ID_FIELD].to_numpy(dtype=object)[positions].tolist(),
-                payload_dicts(changes, sends, positions)))
+                Update, changes.index.to_numpy()[local].tolist(),
+                changes["row"].to_numpy()[local].tolist(),
+                changes[ID_FIELD].to_numpy(dtype=object)[local].tolist(),
+                payload_dicts(changes, sends, local)))
             confirmed = _push(config, token, updates, results, report, journal,
                               Timing(sleep=sleep, clock=clock, jitter=jitter), stop,
                               progress or (lambda total: SilentProgress()))
@@ -307,12 +309,14 @@ def _plan(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
     """Pure: rows and snapshot → (results so far, normalized changes, fields to send, going).
 
+    ``results`` and ``going`` have one row per input row; ``changes`` and ``sends`` only the
+    judged rows, indexed by their position among the input rows.
+
     Rows that repeat the snapshot (see ``sync_job.repeats``) are ``unchanged`` at once: only
     the other rows are normalized, diffed against their contacts' snapshot rows and judged by
     the schema, plus every row that shares a contactId or number with another row, so the
     whole-file duplicate checks see all of those. ``skip_repeats=False`` judges every row
-    (the tests compare both). In the normalized changes a repeating row keeps its id and
-    gives no value (it changes nothing).
+    (the tests compare both).
     """
     raw = table.frame.reset_index(drop=True)
     size = len(raw)
@@ -355,17 +359,18 @@ def _plan(
     )
     sends = sends & (~verdict.invalid).to_numpy()[:, np.newaxis]
 
-    if len(judged) < size:
-        changes, sends, verdict = _with_repeats(raw, judged, changes, sends, verdict)
-    valid = ~verdict.invalid
-    going = sends.any(axis=1)
-    results = plan_results(changes, raw, sends, verdict, dry_run=config.dry_run)
-    log.info("%d rows read: %d to send, %d unchanged, %d invalid", len(changes), int(going.sum()),
-             int((~going & valid).sum()), int(verdict.invalid.sum()))
+    results = plan_results(changes, raw, sends, verdict, dry_run=config.dry_run, judged=judged)
+    marks = np.zeros(size, dtype=bool)
+    marks[judged] = sends.any(axis=1).to_numpy()
+    going = pd.Series(marks)
+    invalid = int(verdict.invalid.sum())
+    log.info("%d rows read: %d to send, %d unchanged, %d invalid", size, int(going.sum()),
+             size - int(going.sum()) - invalid, invalid)
     # By row number only: an invalid contactId cell may hold anything, even personal data.
     for row, problem in zip(changes["row"][verdict.invalid], verdict.fields[verdict.invalid],
                             strict=True):
         log.debug("row %d invalid: %s", row, problem, extra={"row": int(row)})
+    changes.index = sends.index = pd.Index(judged)
     return results, changes, sends, going
 
 
@@ -383,42 +388,6 @@ def _keys(repeating: np.ndarray, judged: np.ndarray,
         full_keys[judged[where]] = keys[where]
         groups.append((full_where, full_keys))
     return groups
-
-
-def _with_repeats(raw: pd.DataFrame, judged: np.ndarray, changes: pd.DataFrame,
-                  sends: pd.DataFrame, verdict: Verdict,
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, Verdict]:
-    """The judged rows' frames spread over every row of ``raw``; the rows in between repeat
-    the snapshot: their own contactId, no value, nothing to send, no error."""
-    size = len(raw)
-    index = np.arange(size, dtype=np.int64)
-    index[judged] = size + np.arange(len(judged))
-
-    def spread(own: pa.Array, values: pd.Series) -> pd.Series:
-        pool = pa.concat_arrays([own, _plain(pa.array(values, pa.string()))])
-        return pd.Series(pool.take(pa.array(index)), dtype="str")
-
-    nothing = pa.nulls(size, pa.string())
-    full = pd.DataFrame({"row": raw["row"],
-                         ID_FIELD: spread(_plain(pa.array(raw[ID_FIELD], pa.string())),
-                                          changes[ID_FIELD])})
-    for name in VALUE_FIELDS:
-        full[name] = spread(nothing, changes[name])
-    full_sends = pd.DataFrame(index=raw.index)
-    for column in sends.columns:
-        marks = np.zeros(size, dtype=bool)
-        marks[judged] = sends[column].to_numpy(dtype=bool)
-        full_sends[column] = marks
-    invalid = np.zeros(size, dtype=bool)
-    invalid[judged] = verdict.invalid.to_numpy(dtype=bool)
-    empty = pa.array(np.full(size, "", dtype=object), pa.string())
-    return full, full_sends, Verdict(invalid=pd.Series(invalid, index=raw.index),
-                                     errors=spread(empty, verdict.errors),
-                                     fields=spread(empty, verdict.fields))
-
-
-def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _push(

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job.diff import fields_to_send, send_column
+from sync_job.diff import FIELD_SET_LABELS, field_codes, send_column
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.schema import Verdict
 from sync_job.state import write_csv
@@ -161,30 +161,67 @@ def write_results(path: Path, results: pd.DataFrame) -> None:
 
 
 def plan_results(changes: pd.DataFrame, raw: pd.DataFrame, sends: pd.DataFrame,
-                 verdict: Verdict, *, dry_run: bool) -> pd.DataFrame:
+                 verdict: Verdict, *, dry_run: bool,
+                 judged: np.ndarray | None = None) -> pd.DataFrame:
     """Every row's results line before anything is sent.
 
-    ``sends`` holds only valid rows' fields. Rows with something to send are ``planned`` (dry
-    run) or ``skipped`` until the push says otherwise; the rest are ``invalid`` or
-    ``unchanged``. Built from integer codes, so a million rows cost milliseconds per column.
+    ``changes``, ``sends`` and ``verdict`` cover the rows of ``raw`` at positions ``judged``
+    (every row when None); any other row repeats the snapshot and is ``unchanged`` with its id
+    as typed. ``sends`` holds only valid rows' fields. Rows with something to send are
+    ``planned`` (dry run) or ``skipped`` until the push says otherwise; the rest are
+    ``invalid`` or ``unchanged``. Built from integer codes (categoricals), so a million rows
+    cost milliseconds per column; only contactId is a text column of its own.
     """
+    size = len(raw)
+    if judged is None:
+        judged = np.arange(size)
     invalid = verdict.invalid.to_numpy(dtype=bool)
     going = sends.any(axis=1).to_numpy()
-    results = empty_results(changes["row"], changes[ID_FIELD].where(~verdict.invalid,
-                                                                     raw[ID_FIELD]))
-    results["status"] = labelled(np.where(going, 2, np.where(invalid, 1, 0)),
-                                 ["unchanged", "invalid", "planned" if dry_run else "skipped"])
+    status = np.zeros(size, dtype=np.int8)
+    status[judged] = np.where(going, 2, np.where(invalid, 1, 0))
+    results = empty_results(raw["row"], _ids(raw[ID_FIELD], changes[ID_FIELD], judged[~invalid],
+                                             np.flatnonzero(~invalid)))
+    results["status"] = labelled(status, ["unchanged", "invalid",
+                                          "planned" if dry_run else "skipped"])
     fixes, fix_labels = pd.factorize(
         ("not sent: fix " + verdict.fields[verdict.invalid]).to_numpy(dtype=object))
-    message = np.where(going, 1, 0)
-    message[invalid] = 2 + fixes
+    message = np.zeros(size, dtype=np.int64)
+    message[judged[going]] = 1
+    message[judged[invalid]] = 2 + fixes
     results["message"] = labelled(message, [
         "already up to date", "dry run: would be sent" if dry_run else "not sent", *fix_labels])
-    results["errors"] = verdict.errors
-    results["fields_sent"] = fields_to_send(sends)
-    results["payload"] = payload_json(changes, sends)
-    results["attempts"] = labelled(np.zeros(len(results), dtype=np.int8), ["0"])
+    results["errors"] = _spread_labels(size, judged, verdict.errors.to_numpy(dtype=object),
+                                       invalid)
+    codes = np.zeros(size, dtype=np.int64)
+    codes[judged] = field_codes(sends)
+    results["fields_sent"] = labelled(codes, FIELD_SET_LABELS)
+    payload = payload_json(changes, sends).to_numpy(dtype=object)
+    results["payload"] = _spread_labels(size, judged, payload, going)
+    results["attempts"] = labelled(np.zeros(size, dtype=np.int8), ["0"])
     return results
+
+
+def _ids(typed: pd.Series, normalized: pd.Series, at: np.ndarray,
+         taken: np.ndarray) -> pd.Series:
+    """contactId as typed, with the ``normalized`` ids at ``taken`` put at the rows ``at``."""
+    if len(at) == len(typed):
+        return normalized.reset_index(drop=True)
+    own = pa.array(typed, pa.string())
+    own = own.combine_chunks() if isinstance(own, pa.ChunkedArray) else own
+    other = pa.array(normalized, pa.string())
+    other = other.combine_chunks() if isinstance(other, pa.ChunkedArray) else other
+    index = np.arange(len(typed), dtype=np.int64)
+    index[at] = len(typed) + taken
+    return pd.Series(pa.concat_arrays([own, other]).take(pa.array(index)), dtype="str")
+
+
+def _spread_labels(size: int, judged: np.ndarray, values: np.ndarray,
+                   where: np.ndarray) -> pd.Series:
+    """A categorical text column: ``values[where]`` at rows ``judged[where]``, "" elsewhere."""
+    codes, labels = pd.factorize(np.concatenate([np.array([""], dtype=object), values[where]]))
+    full = np.zeros(size, dtype=np.int64)
+    full[judged[where]] = codes[1:]
+    return labelled(full, list(labels))
 
 
 def count_statuses(statuses: pd.Series) -> dict[str, int]:
