@@ -58,7 +58,7 @@ from sync_job.results import (
     write_results,
 )
 from sync_job.runlock import RunLock, lock_path_for
-from sync_job.schema import validate
+from sync_job.schema import preload, validate
 from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
 from sync_job.stopping import exit_code_of
 from sync_job.summary import RunFacts, build_summary, file_sha256, write_summary
@@ -179,6 +179,7 @@ def run_sync(
                 f"the API token is missing: set the environment variable "
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
+    preload()  # the validator's imports, while the files are read
     table = read_input(config.input.path, ReadOptions(
         encoding=config.input.encoding, delimiter=config.input.delimiter,
         sheet=config.input.sheet, columns=config.input.columns))
@@ -331,7 +332,8 @@ def _plan(
         repeats &= ~raw["row"].isin([problem.row for problem in table.problems]).to_numpy()
 
     judged = np.flatnonzero(~repeats)
-    changes = normalize_changes(raw.iloc[judged], **options)
+    raw_judged = raw.iloc[judged]
+    changes = normalize_changes(raw_judged, **options)
     if repeats.any():
         # A repeating row that shares its contactId or number with another row is judged too.
         shared = (shared_keys(_keys(id_keys, judged, changes[ID_FIELD]), size)
@@ -342,12 +344,15 @@ def _plan(
             judged = np.flatnonzero(~repeats)
             changes = pd.concat([changes, normalize_changes(raw.iloc[extra], **options)])
             changes = changes.loc[judged]
+            raw_judged = raw.iloc[judged]
     changes = changes.reset_index(drop=True)
-    raw_judged = raw.iloc[judged].reset_index(drop=True)
+    raw_judged = raw_judged.reset_index(drop=True)
 
     # Diff against the snapshot rows of these contacts only, normalized now.
     positions = contacts.positions(changes[ID_FIELD])
-    held = np.unique(positions[positions >= 0])
+    wanted = np.zeros(len(snapshot_raw), dtype=bool)
+    wanted[positions[positions >= 0]] = True
+    held = np.flatnonzero(wanted)  # sorted, each once
     snapshot = normalize_snapshot(snapshot_raw.iloc[held].reset_index(drop=True))
     sends = changed_fields(changes, snapshot,
                            np.where(positions >= 0, np.searchsorted(held, positions), -1))

@@ -49,7 +49,9 @@ _WHOLE = "^[1-9][0-9]{0,17}$"
 def _array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
     array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
         values, pa.string())
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    if isinstance(array, pa.ChunkedArray):
+        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    return array
 
 
 def _flags(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -100,11 +102,12 @@ def repeats_snapshot(
     given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
     for name in present:
         held = _array(snapshot[name]).take(take)
-        equal = _stored_value(raw[name], held, repeats, clear_marker)
+        values = _array(raw[name])
+        equal = _stored_value(raw[name], values, held, repeats, clear_marker)
         if empty_cells == "clear":
             repeats &= equal
         else:
-            empty = _empty(raw[name], repeats & ~equal)
+            empty = _empty(values, repeats & ~equal)
             repeats &= equal | empty
         given |= equal
         if name == "number":
@@ -121,20 +124,18 @@ def repeats_snapshot(
     return repeats, id_keys, numbers
 
 
-def _stored_value(cells: pd.Series, held: pa.Array, where: np.ndarray,
+def _stored_value(cells: pd.Series, values: pa.Array, held: pa.Array, where: np.ndarray,
                   clear_marker: str) -> np.ndarray:
     """Rows at ``where`` whose cell, trimmed, is the stored value, a value that is neither
     empty nor the clear marker after the full clean-up."""
-    values = _array(cells)
     equal: np.ndarray = where & _flags(pc.equal(values, held))
-    # Cells with spaces around the stored value: trimmed as normalizing trims them.
+    # Cells with spaces around the stored value, trimmed as normalizing trims them
+    # (``clean_text``'s ``str.strip`` is pyarrow's utf8_trim_whitespace).
     loose = where & ~equal & _flags(pc.not_equal(values, ""))
     if loose.any():
-        positions = np.flatnonzero(loose)
-        trimmed = cells.iloc[positions].str.strip()
-        same = trimmed.to_numpy(dtype=object) == np.asarray(
-            held.take(pa.array(positions)).to_pylist(), dtype=object)
-        equal[positions[same.astype(bool)]] = True
+        mask = pa.array(loose)
+        same = _flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), held.filter(mask)))
+        equal[np.flatnonzero(loose)[same]] = True
     equal &= _flags(pc.not_equal(held, "")) & _flags(pc.not_equal(held, clear_marker))
     # Beyond ASCII, the clean-up also drops zero-width characters and composes accents: judge
     # those few cells by the clean-up itself.
@@ -147,15 +148,14 @@ def _stored_value(cells: pd.Series, held: pa.Array, where: np.ndarray,
     return equal
 
 
-def _empty(cells: pd.Series, where: np.ndarray) -> np.ndarray:
+def _empty(values: pa.Array, where: np.ndarray) -> np.ndarray:
     """Rows at ``where`` whose cell is empty once trimmed (an empty cell changes nothing)."""
-    values = _array(cells)
     empty: np.ndarray = where & _flags(pc.equal(values, ""))
     rest = where & ~empty
     if rest.any():
-        positions = np.flatnonzero(rest)
-        blank = (cells.iloc[positions].str.strip() == "").to_numpy(dtype=bool)
-        empty[positions[blank]] = True
+        mask = pa.array(rest)
+        blank = _flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), ""))
+        empty[np.flatnonzero(rest)[blank]] = True
     return empty
 
 

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from sync_job.diff import FIELD_SET_LABELS, field_codes, send_column
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.schema import Verdict
-from sync_job.state import write_csv
+from sync_job.state import write_table
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row", "contactId", "status", "fields_sent", "http_status", "api_code", "message", "errors",
@@ -149,15 +149,37 @@ def set_where(results: pd.DataFrame, mask: pd.Series, column: str, value: str) -
 
 
 def write_results(path: Path, results: pd.DataFrame) -> None:
-    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically."""
-    frame = pd.DataFrame({"row": results["row"]})
+    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically.
+
+    Straight to pyarrow: a categorical column is its labels (defused once each) taken by code,
+    any other column is text; formulas are defused as :func:`defuse_formulas` does.
+    """
+    columns: dict[str, pa.Array] = {"row": pa.array(results["row"].to_numpy(dtype=np.int64))}
     for column in results.columns:
-        if column != "row":
-            values = results[column]
-            if not isinstance(values.dtype, pd.CategoricalDtype):
-                values = values.astype("str").fillna("")
-            frame[column] = defuse_formulas(values)
-    write_csv(path, frame, bom=True)
+        if column == "row":
+            continue
+        values = results[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            labels = _defused(pa.array(values.cat.categories.to_numpy(dtype=object),
+                                       pa.string()))
+            codes = values.cat.codes.to_numpy()
+            columns[column] = labels.take(pa.array(codes, mask=codes < 0))
+        else:
+            columns[column] = _defused(_plain(pa.array(values.astype("str").fillna(""),
+                                                       pa.string())))
+    write_table(path, pa.table(columns), bom=True)
+
+
+def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _defused(values: pa.Array) -> pa.Array:
+    """:func:`defuse_formulas` of a pyarrow text array."""
+    risky = pc.fill_null(pc.match_substring_regex(values, _FORMULA_START), False)
+    if not pc.any(risky).as_py():
+        return values
+    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
 
 
 def plan_results(changes: pd.DataFrame, raw: pd.DataFrame, sends: pd.DataFrame,
