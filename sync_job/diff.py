@@ -31,9 +31,10 @@ class ContactIndex:
     hashes a million ids in tens of milliseconds; any other text is matched as text.
     """
 
-    def __init__(self, known_ids: pd.Series) -> None:
+    def __init__(self, known_ids: pd.Series, numeric: np.ndarray | None = None) -> None:
+        """``numeric``, when the caller knows it: which ids match ``[0-9]{1,18}``."""
         known = _arrow(known_ids)
-        numeric = _whole(known)
+        numeric = _whole(known) if numeric is None else numeric
         self._numeric = self._index(known, numeric, True)
         self._text = self._index(known, ~numeric, False)
 

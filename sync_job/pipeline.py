@@ -323,20 +323,22 @@ def _plan(
     size = len(raw)
     options = {"clear_marker": config.input.clear_marker,
                "empty_cells": config.input.empty_cells}
-    contacts = ContactIndex(normalize_ids(snapshot_raw[ID_FIELD]))
-    zeros = np.zeros(size, dtype=np.int64)
-    repeats, id_keys, number_keys = (
+    contacts = ContactIndex(*normalize_ids(snapshot_raw[ID_FIELD]))
+    repeats, held_at, number_keys = (
         repeats_snapshot(raw, snapshot_raw, contacts, **options) if skip_repeats
-        else (np.zeros(size, dtype=bool), zeros, zeros))
+        else (np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64),
+              np.zeros(size, dtype=np.int64)))
     if table.problems:  # a row the reader had trouble with is explained in full
         repeats &= ~raw["row"].isin([problem.row for problem in table.problems]).to_numpy()
 
     judged = np.flatnonzero(~repeats)
     raw_judged = raw.iloc[judged]
     changes = normalize_changes(raw_judged, **options)
+    positions = contacts.positions(changes[ID_FIELD])
     if repeats.any():
         # A repeating row that shares its contactId or number with another row is judged too.
-        shared = (shared_keys(_keys(id_keys, judged, changes[ID_FIELD]), size)
+        shared = (_shared_contacts(held_at, judged, positions, changes[ID_FIELD],
+                                   len(snapshot_raw))
                   | shared_keys(_keys(number_keys, judged, changes["number"]), size))
         extra = np.flatnonzero(repeats & shared)
         if len(extra):
@@ -345,11 +347,11 @@ def _plan(
             changes = pd.concat([changes, normalize_changes(raw.iloc[extra], **options)])
             changes = changes.loc[judged]
             raw_judged = raw.iloc[judged]
+            positions = contacts.positions(changes[ID_FIELD])
     changes = changes.reset_index(drop=True)
     raw_judged = raw_judged.reset_index(drop=True)
 
     # Diff against the snapshot rows of these contacts only, normalized now.
-    positions = contacts.positions(changes[ID_FIELD])
     wanted = np.zeros(len(snapshot_raw), dtype=bool)
     wanted[positions[positions >= 0]] = True
     held = np.flatnonzero(wanted)  # sorted, each once
@@ -377,6 +379,27 @@ def _plan(
         log.debug("row %d invalid: %s", row, problem, extra={"row": int(row)})
     changes.index = sends.index = pd.Index(judged)
     return results, changes, sends, going
+
+
+def _shared_contacts(held_at: np.ndarray, judged: np.ndarray, positions: np.ndarray,
+                     ids: pd.Series, known: int) -> np.ndarray:
+    """Rows whose normalized contactId is also on another row. Ids the snapshot holds are equal
+    exactly when their snapshot rows are (``held_at`` for repeating rows, ``positions`` for
+    the judged rows at ``judged``), so those are counted per snapshot row; the judged ids it
+    lacks are compared among themselves."""
+    size = len(held_at)
+    repeating = held_at >= 0
+    found = positions >= 0
+    rows_per_contact = np.bincount(np.concatenate([held_at[repeating], positions[found]]),
+                                   minlength=known)
+    shared = np.zeros(size, dtype=bool)
+    shared[repeating] = rows_per_contact[held_at[repeating]] > 1
+    shared[judged[found]] = rows_per_contact[positions[found]] > 1
+    if (~found).sum() > 1:
+        lacking = ~found
+        shared |= shared_keys(_keys(np.zeros(size, dtype=np.int64), judged[lacking],
+                                    ids[lacking]), size)
+    return shared
 
 
 def _keys(repeating: np.ndarray, judged: np.ndarray,

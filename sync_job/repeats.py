@@ -80,12 +80,12 @@ def repeats_snapshot(
     clear_marker: str,
     empty_cells: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(which rows of ``raw`` repeat the snapshot, their contactId, their number).
+    """(which rows of ``raw`` repeat the snapshot, their snapshot row, their number).
 
     ``raw`` is the reader's frame (positional index); ``snapshot`` the snapshot as read;
-    ``contacts`` indexes its normalized ids. The ids and numbers are int64 keys for the
-    duplicate checks over every row: set on repeating rows (the number where the row gives
-    one), 0 elsewhere (no whole number is 0).
+    ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the number
+    (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are for the
+    duplicate checks over every row.
     """
     size = len(raw)
     ids = _array(raw[ID_FIELD])
@@ -97,7 +97,7 @@ def repeats_snapshot(
     numbers = np.zeros(size, dtype=np.int64)
     present = [name for name in VALUE_FIELDS if name in raw]
     if not repeats.any() or not present:
-        return np.zeros(size, dtype=bool), numbers, numbers.copy()
+        return np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64), numbers
     take = pa.array(np.where(repeats, positions, 0))
     given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
     for name in present:
@@ -120,8 +120,8 @@ def repeats_snapshot(
             break
     repeats &= given
     numbers[~repeats] = 0
-    id_keys[~repeats] = 0
-    return repeats, id_keys, numbers
+    positions[~repeats] = -1
+    return repeats, positions, numbers
 
 
 def _stored_value(cells: pd.Series, values: pa.Array, held: pa.Array, where: np.ndarray,

@@ -107,7 +107,7 @@ def _repeating(tmp_path: Path, rows: list[list[str]], empty_cells: str = "unchan
     snapshot = read_snapshot(tmp_path / "snapshot.csv")
     assert snapshot is not None
     raw = read_input(tmp_path / "changes.csv").frame.reset_index(drop=True)
-    repeats, _, _ = repeats_snapshot(raw, snapshot, ContactIndex(normalize_ids(
+    repeats, _, _ = repeats_snapshot(raw, snapshot, ContactIndex(*normalize_ids(
         snapshot["contactId"])), clear_marker="<clear>", empty_cells=empty_cells)
     return [bool(flag) for flag in repeats]
 
