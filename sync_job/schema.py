@@ -4,9 +4,17 @@ Validation is lazy: every problem of every row is collected, not just the first.
 a name; :data:`RULES` maps that name to the field it concerns and to a sentence an operator can
 act on, quoting the cell as they typed it and saying what is expected.
 
-Cheap checks (patterns, lengths, duplicates) run on every row, vectorized. Costly per-value
-checks (email-validator) run once per distinct value, and only for values that are going to be
-sent: a value equal to what the platform already holds is not sent, so it is not judged.
+Cheap checks (patterns, lengths, duplicates) run on every row of the frame given, vectorized.
+Costly per-value checks (email-validator, phonenumbers) run once per distinct value, and only
+for values that are going to be sent: a value equal to what the platform already holds is not
+sent, so it is not judged.
+
+The pipeline hands this schema only the rows that need judging: a row that repeats the snapshot
+(``sync_job.repeats``) is ``unchanged`` without being validated, so its per-value problems (a
+stored name over 100 characters, say) are not reported, as it sends nothing. The whole-file
+checks still cover it: its contactId is canonical and present, it has something to change, and
+any row sharing a contactId or number with another row is judged here with all the rows it
+shares it with.
 """
 
 from __future__ import annotations
