@@ -19,7 +19,6 @@ from __future__ import annotations
 import email.utils
 import enum
 import json
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ import tenacity
 from requests.adapters import HTTPAdapter
 
 from sync_job.ratelimit import RateGate
+from sync_job.ratelimit import full_jitter as full_jitter
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 FATAL_STATUSES = frozenset({401, 402})
@@ -174,10 +174,6 @@ class ClientSettings:
     max_attempts: int = 5
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-
-
-def full_jitter(ceiling: float) -> float:
-    return random.uniform(0.0, ceiling)
 
 
 class ContactClient:

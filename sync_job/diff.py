@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 
 # A normalized contact id that fits in int64 (normalizing strips leading zeros).
-_WHOLE_ID = r"\d{1,18}"
+_WHOLE_ID = "[0-9]{1,18}"
 
 
 def send_column(name: str) -> str:
@@ -24,43 +24,81 @@ def send_column(name: str) -> str:
     return f"send_{name}"
 
 
-def _lookup_positions(ids: pd.Series, known_ids: pd.Series) -> np.ndarray:
-    """For each id, the position of its last row in ``known_ids``; -1 when absent.
+class ContactIndex:
+    """Where each contact is in the snapshot, by normalized id; the last row of an id counts.
 
     Ids that are whole numbers (nearly all, after normalizing) are matched as int64, which
     hashes a million ids in tens of milliseconds; any other text is matched as text.
     """
-    positions = np.full(len(ids), -1, dtype=np.int64)
-    ids_numeric = ids.str.fullmatch(_WHOLE_ID, na=False).to_numpy(dtype=bool)
-    known_numeric = known_ids.str.fullmatch(_WHOLE_ID, na=False).to_numpy(dtype=bool)
-    for mine, theirs, numeric in ((ids_numeric, known_numeric, True),
-                                  (~ids_numeric, ~known_numeric, False)):
-        if not mine.any() or not theirs.any():
-            continue
-        keys, known_keys = _keys(ids, mine, numeric), _keys(known_ids, theirs, numeric)
-        index = pd.Index(known_keys)
+
+    def __init__(self, known_ids: pd.Series, numeric: np.ndarray | None = None) -> None:
+        """``numeric``, when the caller knows it: which ids match ``[0-9]{1,18}``."""
+        known = _arrow(known_ids)
+        numeric = _whole(known) if numeric is None else numeric
+        self._numeric = self._index(known, numeric, True)
+        self._text = self._index(known, ~numeric, False)
+
+    @staticmethod
+    def _index(known: pa.Array, where: np.ndarray,
+               numeric: bool) -> tuple[pd.Index, np.ndarray] | None:
+        if not where.any():
+            return None
+        index = pd.Index(_keys(known, where, numeric))
         # get_indexer needs unique keys; the last row of a contact is the one that counts.
         last = ~index.duplicated(keep="last")
-        found = index[last].get_indexer(keys)
-        known_positions = np.flatnonzero(theirs)[last]
-        positions[mine] = np.where(found >= 0, known_positions[found], -1)
-    return positions
+        return index[last], np.flatnonzero(where)[last]
+
+    def positions(self, ids: pd.Series) -> np.ndarray:
+        """For each (normalized) id, the position of its snapshot row; -1 when absent."""
+        values = _arrow(ids)
+        positions = np.full(len(values), -1, dtype=np.int64)
+        numeric = _whole(values)
+        for mine, theirs, is_numeric in ((numeric, self._numeric, True),
+                                         (~numeric, self._text, False)):
+            if theirs is not None and mine.any():
+                positions[mine] = self._find(theirs, _keys(values, mine, is_numeric))
+        return positions
+
+    def positions_of_numbers(self, keys: np.ndarray) -> np.ndarray:
+        """:meth:`positions` of ids already known to be whole numbers, given as int64."""
+        if self._numeric is None:
+            return np.full(len(keys), -1, dtype=np.int64)
+        return self._find(self._numeric, keys)
+
+    @staticmethod
+    def _find(known: tuple[pd.Index, np.ndarray], keys: np.ndarray) -> np.ndarray:
+        index, known_positions = known
+        found = index.get_indexer(pd.Index(keys))
+        return np.where(found >= 0, known_positions[found], -1)
 
 
-def _keys(values: pd.Series, where: np.ndarray, numeric: bool) -> np.ndarray:
-    chosen = pa.array(values).filter(pa.array(where))
+def _arrow(values: pd.Series) -> pa.Array:
+    array = pa.array(values, pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _whole(values: pa.Array) -> np.ndarray:
+    matched = pc.match_substring_regex(values, f"^{_WHOLE_ID}$")
+    return np.asarray(pc.fill_null(matched, False), dtype=bool)
+
+
+def _keys(values: pa.Array, where: np.ndarray, numeric: bool) -> np.ndarray:
+    chosen = values.filter(pa.array(where))
     if numeric:
         return np.asarray(pc.cast(chosen, pa.int64()), dtype=np.int64)
     return np.asarray(chosen.to_pylist(), dtype=object)
 
 
-def changed_fields(changes: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:
+def changed_fields(changes: pd.DataFrame, snapshot: pd.DataFrame,
+                   positions: np.ndarray | None = None) -> pd.DataFrame:
     """One boolean column per value field (``send_names`` …), aligned with ``changes``.
 
     ``changes`` is normalized changes (NaN = not changing, "" = clear); ``snapshot`` is a
     normalized snapshot ("" = no value; when a contactId repeats, its last row counts).
+    ``positions``, when given, is each row's snapshot row (-1: not there), looked up already.
     """
-    positions = _lookup_positions(changes[ID_FIELD], snapshot[ID_FIELD])
+    if positions is None:
+        positions = ContactIndex(snapshot[ID_FIELD]).positions(changes[ID_FIELD])
     in_snapshot = positions >= 0
     take = pa.array(positions, mask=~in_snapshot)
     out = pd.DataFrame(index=changes.index)
@@ -74,16 +112,25 @@ def changed_fields(changes: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFram
     return out
 
 
+_FIELD_ORDER = sorted(VALUE_FIELDS)
+FIELD_SET_LABELS: list[str] = ["|".join(n for bit, n in enumerate(_FIELD_ORDER) if code >> bit & 1)
+                               for code in range(1 << len(_FIELD_ORDER))]
+"""The label of each set of fields going out, by its 3-bit code (see :func:`field_codes`)."""
+
+
+def field_codes(sends: pd.DataFrame) -> np.ndarray:
+    """Each row's set of fields going out as a 3-bit code (bit i: the i-th field by name)."""
+    codes = np.zeros(len(sends), dtype=np.int64)
+    for bit, name in enumerate(_FIELD_ORDER):
+        codes |= sends[send_column(name)].to_numpy(dtype=np.int64) << bit
+    return codes
+
+
 def fields_to_send(sends: pd.DataFrame) -> pd.Series:
     """``email|names`` style list of the fields going out per row (sorted, ``|``-joined).
 
     Each row's set of fields is a 3-bit code, so the text is made once per possible set.
     """
-    names = sorted(VALUE_FIELDS)
-    codes = np.zeros(len(sends), dtype=np.int64)
-    for bit, name in enumerate(names):
-        codes |= sends[send_column(name)].to_numpy(dtype=np.int64) << bit
-    labels = ["|".join(n for bit, n in enumerate(names) if code >> bit & 1)
-              for code in range(1 << len(names))]
-    categories: pd.Index[str] = pd.Index(labels, dtype="object")
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=sends.index)
+    categories: pd.Index[str] = pd.Index(FIELD_SET_LABELS, dtype="object")
+    return pd.Series(pd.Categorical.from_codes(field_codes(sends), categories=categories),
+                     index=sends.index)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import unicodedata
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 
@@ -129,6 +132,23 @@ def normalize_changes(
         # Normalizers leave missing and empty cells as they are.
         out[name] = value if normalizer is None else normalizer(value)
     return out
+
+
+def normalize_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``normalize_contact_id(clean_text(values))`` ("" for missing), and which of the results
+    are whole numbers of at most 18 digits (int64 keys). One cheap pass when every id is
+    already canonical, as the ids of a snapshot the job wrote are."""
+    array = pa.array(values, pa.string())
+    done = np.asarray(pc.fill_null(pc.match_substring_regex(array, "^[1-9][0-9]{0,17}$"),
+                                   False), dtype=bool)
+    if done.all():
+        return values, done
+    odd = ~done
+    cleaned = normalize_contact_id(clean_text(values[odd]).fillna(""))
+    whole = done.copy()
+    whole[odd] = np.asarray(pc.fill_null(pc.match_substring_regex(
+        pa.array(cleaned, pa.string()), "^[0-9]{1,18}$"), False), dtype=bool)
+    return values.mask(odd, cleaned), whole
 
 
 def normalize_snapshot(frame: pd.DataFrame) -> pd.DataFrame:

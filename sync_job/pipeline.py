@@ -32,21 +32,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync_job.brake import brake_reason
-from sync_job.client import ClientSettings, ContactClient, Outcome, full_jitter
 from sync_job.config import Config
-from sync_job.diff import changed_fields, send_column
+from sync_job.diff import ContactIndex, changed_fields, send_column
 from sync_job.errors import ConfigError, InputFileError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
-from sync_job.normalize import normalize_changes, normalize_snapshot
+from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot
 from sync_job.progress import ProgressFactory, SilentProgress
-from sync_job.push import Update, push_updates
-from sync_job.ratelimit import RateGate
+from sync_job.ratelimit import full_jitter
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, ReadOptions, read_input
+from sync_job.repeats import key_groups, repeats_snapshot, shared_keys
 from sync_job.results import (
     count_statuses,
     payload_dicts,
@@ -56,10 +58,14 @@ from sync_job.results import (
     write_results,
 )
 from sync_job.runlock import RunLock, lock_path_for
-from sync_job.schema import validate
+from sync_job.schema import preload, validate
 from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
 from sync_job.stopping import exit_code_of
 from sync_job.summary import RunFacts, build_summary, file_sha256, write_summary
+
+if TYPE_CHECKING:
+    from sync_job.client import Outcome
+    from sync_job.push import Update
 
 log = logging.getLogger("sync_job")
 
@@ -173,6 +179,7 @@ def run_sync(
                 f"the API token is missing: set the environment variable "
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
+    preload()  # the validator's imports, while the files are read
     table = read_input(config.input.path, ReadOptions(
         encoding=config.input.encoding, delimiter=config.input.delimiter,
         sheet=config.input.sheet, columns=config.input.columns))
@@ -217,13 +224,17 @@ def run_sync(
 
         if not config.dry_run and not report.braked_reason:
             assert journal is not None
-            positions = np.flatnonzero(going.to_numpy())
+            from sync_job.push import Update  # requests and tenacity: only a live run needs them
+
+            # ``changes`` and ``sends`` hold the judged rows; their index is the row's position.
+            local = np.flatnonzero(sends.any(axis=1).to_numpy())
             # Built from column arrays in one pass: per-row DataFrame access would cost minutes
             # at half a million updates.
             updates = list(map(
-                Update, positions.tolist(), changes["row"].to_numpy()[positions].tolist(),
-                changes[ID_FIELD].to_numpy(dtype=object)[positions].tolist(),
-                payload_dicts(changes, sends, positions)))
+                Update, changes.index.to_numpy()[local].tolist(),
+                changes["row"].to_numpy()[local].tolist(),
+                changes[ID_FIELD].to_numpy(dtype=object)[local].tolist(),
+                payload_dicts(changes, sends, local)))
             confirmed = _push(config, token, updates, results, report, journal,
                               Timing(sleep=sleep, clock=clock, jitter=jitter), stop,
                               progress or (lambda total: SilentProgress()))
@@ -294,31 +305,117 @@ def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | Non
 
 
 def _plan(
-    table: InputTable, snapshot_raw: pd.DataFrame, config: Config
+    table: InputTable, snapshot_raw: pd.DataFrame, config: Config, *,
+    skip_repeats: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Pure: rows and snapshot → (results so far, normalized changes, fields to send, going)."""
+    """Pure: rows and snapshot → (results so far, normalized changes, fields to send, going).
+
+    ``results`` and ``going`` have one row per input row; ``changes`` and ``sends`` only the
+    judged rows, indexed by their position among the input rows.
+
+    Rows that repeat the snapshot (see ``sync_job.repeats``) are ``unchanged`` at once: only
+    the other rows are normalized, diffed against their contacts' snapshot rows and judged by
+    the schema, plus every row that shares a contactId or number with another row, so the
+    whole-file duplicate checks see all of those. ``skip_repeats=False`` judges every row
+    (the tests compare both).
+    """
     raw = table.frame.reset_index(drop=True)
-    changes = normalize_changes(
-        raw, clear_marker=config.input.clear_marker, empty_cells=config.input.empty_cells)
-    snapshot = normalize_snapshot(snapshot_raw)
-    sends = changed_fields(changes, snapshot)
+    size = len(raw)
+    options = {"clear_marker": config.input.clear_marker,
+               "empty_cells": config.input.empty_cells}
+    contacts = ContactIndex(*normalize_ids(snapshot_raw[ID_FIELD]))
+    repeats, held_at, number_keys = (
+        repeats_snapshot(raw, snapshot_raw, contacts, **options) if skip_repeats
+        else (np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64),
+              np.zeros(size, dtype=np.int64)))
+    if table.problems:  # a row the reader had trouble with is explained in full
+        repeats &= ~raw["row"].isin([problem.row for problem in table.problems]).to_numpy()
+
+    judged = np.flatnonzero(~repeats)
+    raw_judged = raw.iloc[judged]
+    changes = normalize_changes(raw_judged, **options)
+    positions = contacts.positions(changes[ID_FIELD])
+    if repeats.any():
+        # A repeating row that shares its contactId or number with another row is judged too.
+        shared = (_shared_contacts(held_at, judged, positions, changes[ID_FIELD],
+                                   len(snapshot_raw))
+                  | shared_keys(_keys(number_keys, judged, changes["number"]), size))
+        extra = np.flatnonzero(repeats & shared)
+        if len(extra):
+            repeats[extra] = False
+            judged = np.flatnonzero(~repeats)
+            changes = pd.concat([changes, normalize_changes(raw.iloc[extra], **options)])
+            changes = changes.loc[judged]
+            raw_judged = raw.iloc[judged]
+            positions = contacts.positions(changes[ID_FIELD])
+    changes = changes.reset_index(drop=True)
+    raw_judged = raw_judged.reset_index(drop=True)
+
+    # Diff against the snapshot rows of these contacts only, normalized now.
+    wanted = np.zeros(len(snapshot_raw), dtype=bool)
+    wanted[positions[positions >= 0]] = True
+    held = np.flatnonzero(wanted)  # sorted, each once
+    snapshot = normalize_snapshot(snapshot_raw.iloc[held].reset_index(drop=True))
+    sends = changed_fields(changes, snapshot,
+                           np.where(positions >= 0, np.searchsorted(held, positions), -1))
     verdict = validate(
-        changes, raw, table.headers,
+        changes, raw_judged, table.headers,
         going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
         read_problems=table.problems,
         phone_check=config.input.phone_check,
     )
-    valid = ~verdict.invalid
-    sends = sends & valid.to_numpy()[:, np.newaxis]
-    going = sends.any(axis=1)
-    results = plan_results(changes, raw, sends, verdict, dry_run=config.dry_run)
-    log.info("%d rows read: %d to send, %d unchanged, %d invalid", len(changes), int(going.sum()),
-             int((~going & valid).sum()), int(verdict.invalid.sum()))
+    sends = sends & (~verdict.invalid).to_numpy()[:, np.newaxis]
+
+    results = plan_results(changes, raw, sends, verdict, dry_run=config.dry_run, judged=judged)
+    marks = np.zeros(size, dtype=bool)
+    marks[judged] = sends.any(axis=1).to_numpy()
+    going = pd.Series(marks)
+    invalid = int(verdict.invalid.sum())
+    log.info("%d rows read: %d to send, %d unchanged, %d invalid", size, int(going.sum()),
+             size - int(going.sum()) - invalid, invalid)
     # By row number only: an invalid contactId cell may hold anything, even personal data.
     for row, problem in zip(changes["row"][verdict.invalid], verdict.fields[verdict.invalid],
                             strict=True):
         log.debug("row %d invalid: %s", row, problem, extra={"row": int(row)})
+    changes.index = sends.index = pd.Index(judged)
     return results, changes, sends, going
+
+
+def _shared_contacts(held_at: np.ndarray, judged: np.ndarray, positions: np.ndarray,
+                     ids: pd.Series, known: int) -> np.ndarray:
+    """Rows whose normalized contactId is also on another row. Ids the snapshot holds are equal
+    exactly when their snapshot rows are (``held_at`` for repeating rows, ``positions`` for
+    the judged rows at ``judged``), so those are counted per snapshot row; the judged ids it
+    lacks are compared among themselves."""
+    size = len(held_at)
+    repeating = held_at >= 0
+    found = positions >= 0
+    rows_per_contact = np.bincount(np.concatenate([held_at[repeating], positions[found]]),
+                                   minlength=known)
+    shared = np.zeros(size, dtype=bool)
+    shared[repeating] = rows_per_contact[held_at[repeating]] > 1
+    shared[judged[found]] = rows_per_contact[positions[found]] > 1
+    if (~found).sum() > 1:
+        lacking = ~found
+        shared |= shared_keys(_keys(np.zeros(size, dtype=np.int64), judged[lacking],
+                                    ids[lacking]), size)
+    return shared
+
+
+def _keys(repeating: np.ndarray, judged: np.ndarray,
+          values: pd.Series) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Duplicate-check keys of every row: int64 keys of repeating rows (0: none), and the
+    normalized ``values`` of the judged rows at ``judged`` (missing or "": none)."""
+    array = pa.array(values, pa.string())
+    usable = np.asarray(pc.fill_null(pc.not_equal(array, ""), False), dtype=bool)
+    groups = []
+    for index, (where, keys) in enumerate(key_groups(array, usable)):
+        full_where = repeating != 0 if index == 0 else np.zeros(len(repeating), dtype=bool)
+        full_keys = repeating.copy() if index == 0 else np.empty(len(repeating), dtype=object)
+        full_where[judged[where]] = True
+        full_keys[judged[where]] = keys[where]
+        groups.append((full_where, full_keys))
+    return groups
 
 
 def _push(
@@ -333,6 +430,10 @@ def _push(
     progress: ProgressFactory,
 ) -> dict[str, dict[str, str]]:
     """Send the updates; fill their results lines; return the contacts the API confirmed."""
+    from sync_job.client import ClientSettings, ContactClient
+    from sync_job.push import push_updates
+    from sync_job.ratelimit import RateGate
+
     settings = ClientSettings(
         base_url=config.api.base_url, token=token,
         connect_timeout=config.api.connect_timeout, read_timeout=config.api.read_timeout,

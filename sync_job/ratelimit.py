@@ -8,6 +8,7 @@ is for the whole account.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -55,3 +56,8 @@ class RateGate:
 
     def clock(self) -> float:
         return self._clock()
+
+
+def full_jitter(ceiling: float) -> float:
+    """A retry wait drawn uniformly between 0 and ``ceiling`` ("full jitter")."""
+    return random.uniform(0.0, ceiling)

@@ -24,10 +24,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job.diff import fields_to_send, send_column
+from sync_job.diff import FIELD_SET_LABELS, field_codes, send_column
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.schema import Verdict
-from sync_job.state import write_csv
+from sync_job.state import write_table
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row", "contactId", "status", "fields_sent", "http_status", "api_code", "message", "errors",
@@ -149,42 +149,101 @@ def set_where(results: pd.DataFrame, mask: pd.Series, column: str, value: str) -
 
 
 def write_results(path: Path, results: pd.DataFrame) -> None:
-    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically."""
-    frame = pd.DataFrame({"row": results["row"]})
+    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically.
+
+    Straight to pyarrow: a categorical column is its labels (defused once each) taken by code,
+    any other column is text; formulas are defused as :func:`defuse_formulas` does.
+    """
+    columns: dict[str, pa.Array] = {"row": pa.array(results["row"].to_numpy(dtype=np.int64))}
     for column in results.columns:
-        if column != "row":
-            values = results[column]
-            if not isinstance(values.dtype, pd.CategoricalDtype):
-                values = values.astype("str").fillna("")
-            frame[column] = defuse_formulas(values)
-    write_csv(path, frame, bom=True)
+        if column == "row":
+            continue
+        values = results[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            labels = _defused(pa.array(values.cat.categories.to_numpy(dtype=object),
+                                       pa.string()))
+            codes = values.cat.codes.to_numpy()
+            columns[column] = labels.take(pa.array(codes, mask=codes < 0))
+        else:
+            columns[column] = _defused(_plain(pa.array(values.astype("str").fillna(""),
+                                                       pa.string())))
+    write_table(path, pa.table(columns), bom=True)
+
+
+def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _defused(values: pa.Array) -> pa.Array:
+    """:func:`defuse_formulas` of a pyarrow text array."""
+    risky = pc.fill_null(pc.match_substring_regex(values, _FORMULA_START), False)
+    if not pc.any(risky).as_py():
+        return values
+    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
 
 
 def plan_results(changes: pd.DataFrame, raw: pd.DataFrame, sends: pd.DataFrame,
-                 verdict: Verdict, *, dry_run: bool) -> pd.DataFrame:
+                 verdict: Verdict, *, dry_run: bool,
+                 judged: np.ndarray | None = None) -> pd.DataFrame:
     """Every row's results line before anything is sent.
 
-    ``sends`` holds only valid rows' fields. Rows with something to send are ``planned`` (dry
-    run) or ``skipped`` until the push says otherwise; the rest are ``invalid`` or
-    ``unchanged``. Built from integer codes, so a million rows cost milliseconds per column.
+    ``changes``, ``sends`` and ``verdict`` cover the rows of ``raw`` at positions ``judged``
+    (every row when None); any other row repeats the snapshot and is ``unchanged`` with its id
+    as typed. ``sends`` holds only valid rows' fields. Rows with something to send are
+    ``planned`` (dry run) or ``skipped`` until the push says otherwise; the rest are
+    ``invalid`` or ``unchanged``. Built from integer codes (categoricals), so a million rows
+    cost milliseconds per column; only contactId is a text column of its own.
     """
+    size = len(raw)
+    if judged is None:
+        judged = np.arange(size)
     invalid = verdict.invalid.to_numpy(dtype=bool)
     going = sends.any(axis=1).to_numpy()
-    results = empty_results(changes["row"], changes[ID_FIELD].where(~verdict.invalid,
-                                                                     raw[ID_FIELD]))
-    results["status"] = labelled(np.where(going, 2, np.where(invalid, 1, 0)),
-                                 ["unchanged", "invalid", "planned" if dry_run else "skipped"])
+    status = np.zeros(size, dtype=np.int8)
+    status[judged] = np.where(going, 2, np.where(invalid, 1, 0))
+    results = empty_results(raw["row"], _ids(raw[ID_FIELD], changes[ID_FIELD], judged[~invalid],
+                                             np.flatnonzero(~invalid)))
+    results["status"] = labelled(status, ["unchanged", "invalid",
+                                          "planned" if dry_run else "skipped"])
     fixes, fix_labels = pd.factorize(
         ("not sent: fix " + verdict.fields[verdict.invalid]).to_numpy(dtype=object))
-    message = np.where(going, 1, 0)
-    message[invalid] = 2 + fixes
+    message = np.zeros(size, dtype=np.int64)
+    message[judged[going]] = 1
+    message[judged[invalid]] = 2 + fixes
     results["message"] = labelled(message, [
         "already up to date", "dry run: would be sent" if dry_run else "not sent", *fix_labels])
-    results["errors"] = verdict.errors
-    results["fields_sent"] = fields_to_send(sends)
-    results["payload"] = payload_json(changes, sends)
-    results["attempts"] = labelled(np.zeros(len(results), dtype=np.int8), ["0"])
+    results["errors"] = _spread_labels(size, judged, verdict.errors.to_numpy(dtype=object),
+                                       invalid)
+    codes = np.zeros(size, dtype=np.int64)
+    codes[judged] = field_codes(sends)
+    results["fields_sent"] = labelled(codes, FIELD_SET_LABELS)
+    payload = payload_json(changes, sends).to_numpy(dtype=object)
+    results["payload"] = _spread_labels(size, judged, payload, going)
+    results["attempts"] = labelled(np.zeros(size, dtype=np.int8), ["0"])
     return results
+
+
+def _ids(typed: pd.Series, normalized: pd.Series, at: np.ndarray,
+         taken: np.ndarray) -> pd.Series:
+    """contactId as typed, with the ``normalized`` ids at ``taken`` put at the rows ``at``."""
+    if len(at) == len(typed):
+        return normalized.reset_index(drop=True)
+    own = pa.array(typed, pa.string())
+    own = own.combine_chunks() if isinstance(own, pa.ChunkedArray) else own
+    other = pa.array(normalized, pa.string())
+    other = other.combine_chunks() if isinstance(other, pa.ChunkedArray) else other
+    index = np.arange(len(typed), dtype=np.int64)
+    index[at] = len(typed) + taken
+    return pd.Series(pa.concat_arrays([own, other]).take(pa.array(index)), dtype="str")
+
+
+def _spread_labels(size: int, judged: np.ndarray, values: np.ndarray,
+                   where: np.ndarray) -> pd.Series:
+    """A categorical text column: ``values[where]`` at rows ``judged[where]``, "" elsewhere."""
+    codes, labels = pd.factorize(np.concatenate([np.array([""], dtype=object), values[where]]))
+    full = np.zeros(size, dtype=np.int64)
+    full[judged[where]] = codes[1:]
+    return labelled(full, list(labels))
 
 
 def count_statuses(statuses: pd.Series) -> dict[str, int]:

@@ -4,29 +4,60 @@ Validation is lazy: every problem of every row is collected, not just the first.
 a name; :data:`RULES` maps that name to the field it concerns and to a sentence an operator can
 act on, quoting the cell as they typed it and saying what is expected.
 
-Cheap checks (patterns, lengths, duplicates) run on every row, vectorized. Costly per-value
-checks (email-validator) run once per distinct value, and only for values that are going to be
-sent: a value equal to what the platform already holds is not sent, so it is not judged.
+Cheap checks (patterns, lengths, duplicates) run on every row of the frame given, vectorized.
+Costly per-value checks (email-validator, phonenumbers) run once per distinct value, and only
+for values that are going to be sent: a value equal to what the platform already holds is not
+sent, so it is not judged.
+
+The pipeline hands this schema only the rows that need judging: a row that repeats the snapshot
+(``sync_job.repeats``) is ``unchanged`` without being validated, so its per-value problems (a
+stored name over 100 characters, say) are not reported, as it sends nothing. The whole-file
+checks still cover it: its contactId is canonical and present, it has something to change, and
+any row sharing a contactId or number with another row is judged here with all the rows it
+shares it with.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import email_validator
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-import phonenumbers
 import pyarrow
 import pyarrow.compute as pc
-from pandera.errors import SchemaErrors
 
 from sync_job.normalize import SCIENTIFIC
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+# pandera, email-validator and phonenumbers are imported where they are first needed: a run
+# whose every row repeats the snapshot, or that has no number or email to judge, skips them.
+
+def preload() -> threading.Thread:
+    """Import pandera, email-validator and phonenumbers on a thread of their own.
+
+    Importing them takes about 0.2 s of Python; started while the files are read (pyarrow's
+    parser runs without the GIL), most of that time is hidden. Anything that needs them before
+    the thread is done simply waits for the import, as Python's import lock ensures.
+    """
+
+    def load() -> None:
+        import email_validator  # noqa: F401
+        import pandera.errors
+        import pandera.pandas  # noqa: F401
+        import phonenumbers  # noqa: F401
+
+    thread = threading.Thread(target=load, name="sync-job-preload", daemon=True)
+    thread.start()
+    return thread
+
 
 MAX_NAME_LENGTH = 100
 PHONE_DIGITS = r"[1-9]\d{7,14}"
@@ -36,6 +67,8 @@ CONTACT_ID = r"[1-9]\d{0,17}"  # positive, and fits the API's 64-bit integer id
 @functools.lru_cache(maxsize=65536)
 def email_problem(address: str) -> str | None:
     """Why ``address`` is not a valid email address (syntax only, no DNS), or None."""
+    import email_validator
+
     try:
         email_validator.validate_email(address, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:
@@ -55,6 +88,8 @@ _MAX_ADDRESS_BYTES = 254  # email-validator's limit (RFC 3696 errata 1690)
 @functools.lru_cache(maxsize=4096)
 def _longest_domain_form(domain: str) -> int | None:
     """Bytes of the longest form email-validator length-checks ``domain`` in; None if invalid."""
+    import email_validator
+
     try:
         checked = email_validator.validate_email(f"a@{domain}", check_deliverability=False)
     except email_validator.EmailNotValidError:
@@ -89,17 +124,19 @@ def valid_email_addresses(addresses: pd.Series) -> pd.Series:
     return addresses.map(judged).fillna(True).astype(bool)
 
 
-_POSSIBLE_REASONS = {
-    phonenumbers.ValidationResult.TOO_SHORT: "too short",
-    phonenumbers.ValidationResult.TOO_LONG: "too long",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "the wrong length",
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "not after a known country code",
+_POSSIBLE_REASONS = {  # names of phonenumbers.ValidationResult members
+    "TOO_SHORT": "too short",
+    "TOO_LONG": "too long",
+    "INVALID_LENGTH": "the wrong length",
+    "INVALID_COUNTRY_CODE": "not after a known country code",
 }
 
 
 @functools.lru_cache(maxsize=65536)
 def phone_problem(digits: str, check: str) -> str | None:
     """Why international ``digits`` are not a phone number under ``check``, or None."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
@@ -110,10 +147,80 @@ def phone_problem(digits: str, check: str) -> str | None:
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason not in (phonenumbers.ValidationResult.IS_POSSIBLE,
                       phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        return f"is {_POSSIBLE_REASONS.get(reason, 'not possible')} for a phone number {where}"
+        said = {getattr(phonenumbers.ValidationResult, name): text
+                for name, text in _POSSIBLE_REASONS.items()}.get(reason, "not possible")
+        return f"is {said} for a phone number {where}"
     if check == "valid" and not phonenumbers.is_valid_number(number):
         return f"is not a valid phone number {where}"
     return None
+
+
+def _phone_metadata_prefix(country_code: int) -> re.Pattern[str] | None:
+    """The national prefix parse() may strip after ``country_code``, compiled; None if none."""
+    import phonenumbers
+
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code,
+                                                                               region)
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(pattern) if pattern else None
+
+
+def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
+    """``phone_problem(value, "possible") is None`` for each value, asking phonenumbers rarely.
+
+    For international digits ``[1-9]\\d{7,14}``, ``phonenumbers.parse`` takes the country code
+    from the first 1 to 3 digits (the shortest known code wins) and keeps the rest as the
+    national number, unless the country's national-prefix pattern matches at its start. When it
+    does not match, whether the number is possible depends only on the country code and the
+    length of the national number (``is_possible_number_with_reason`` compares lengths), so
+    phonenumbers is asked once per (country code, length). Every other value (no known country
+    code, a national prefix that may be stripped, another shape) is asked about whole.
+    ``tests/test_fast_paths.py`` checks this against ``phone_problem`` value by value.
+    """
+    import phonenumbers
+
+    values = np.asarray(distinct, dtype=object)
+    verdict = np.zeros(len(values), dtype=bool)
+    if not len(values):
+        return verdict
+    text = pyarrow.array(values, pyarrow.string())
+    shaped = np.asarray(pc.fill_null(pc.match_substring_regex(text, f"^(?:{PHONE_DIGITS})$"),
+                                     False), dtype=bool)
+    whole = ~shaped
+    if shaped.any():
+        chosen = np.flatnonzero(shaped)
+        digits = text.filter(pyarrow.array(shaped))
+        number = np.asarray(pc.cast(digits, pyarrow.int64()), dtype=np.int64)
+        length = np.asarray(pc.utf8_length(digits), dtype=np.int64)
+        known = np.fromiter(phonenumbers.COUNTRY_CODE_TO_REGION_CODE, dtype=np.int64)
+        code = np.zeros(len(chosen), dtype=np.int64)
+        code_length = np.zeros(len(chosen), dtype=np.int64)
+        for size in (3, 2, 1):  # the shortest known code wins: it is assigned last
+            prefix = number // (10 ** (length - size))
+            found = np.isin(prefix, known)
+            code[found] = prefix[found]
+            code_length[found] = size
+        by_length = code_length > 0
+        for country in np.unique(code[by_length]).tolist():
+            pattern = _phone_metadata_prefix(country)
+            if pattern is None:
+                continue
+            members = np.flatnonzero(by_length & (code == country))
+            stripped = [pattern.match(value[size:]) is not None for value, size in zip(
+                values[chosen[members]].tolist(), code_length[members].tolist(), strict=True)]
+            by_length[members[np.asarray(stripped, dtype=bool)]] = False
+        whole[chosen[~by_length]] = True
+        if by_length.any():
+            keys = code[by_length] * 100 + (length - code_length)[by_length]
+            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            members = chosen[by_length]
+            answers = np.array([phone_problem(values[members[i]], "possible") is None
+                                for i in first.tolist()], dtype=bool)
+            verdict[members] = answers[inverse]
+    verdict[whole] = [phone_problem(value, "possible") is None
+                      for value in values[whole].tolist()]
+    return verdict
 
 
 class Context:
@@ -209,6 +316,7 @@ def build_schema(
     ``phone_check``: ``format`` checks the digits only; ``possible`` also asks phonenumbers
     whether the length fits the country code; ``valid`` whether the number is assigned.
     """
+    import pandera.pandas as pa
 
     def filled(values: pd.Series) -> pd.Series:
         return values.notna() & (values != "")
@@ -224,7 +332,11 @@ def build_schema(
         judged = (filled(values) & going_out["number"].reindex(values.index, fill_value=True)
                   & values.str.fullmatch(PHONE_DIGITS, na=False))
         verdict = pd.Series(True, index=values.index)
-        if phone_check != "format" and judged.any():
+        if phone_check == "possible" and judged.any():
+            distinct = values[judged].unique()
+            answers = pd.Series(possible_phone_numbers(distinct), index=distinct)
+            verdict[judged] = values[judged].map(answers).astype(bool)
+        elif phone_check != "format" and judged.any():
             verdict[judged] = _valid_per_distinct(
                 values[judged], lambda v: phone_problem(v, phone_check) is None)
         return verdict
@@ -304,11 +416,13 @@ def validate(
     ``raw`` is the reader's frame with the same index, used to quote cells as typed;
     ``headers`` maps fields to the operator's header spelling.
     """
+    import pandera.errors
+
     found: dict[int, list[tuple[str | None, str]]] = {}
     context = Context(frame, raw)
     try:
         build_schema(going_out, phone_check=phone_check).validate(frame, lazy=True)
-    except SchemaErrors as failure:
+    except pandera.errors.SchemaErrors as failure:
         cases = failure.failure_cases
         cases = cases[cases["index"].notna()].drop_duplicates(["check", "index"])
         for check, index in zip(cases["check"], cases["index"], strict=True):

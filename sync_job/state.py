@@ -101,7 +101,11 @@ def _fsync_folder(folder: Path) -> None:
 
 def write_csv(path: Path, frame: pd.DataFrame, *, bom: bool = False) -> None:
     """Write ``frame`` (text columns) as CSV to ``path`` atomically, with pyarrow for speed."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    write_table(path, pa.Table.from_pandas(frame, preserve_index=False), bom=bom)
+
+
+def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
+    """Write a pyarrow ``table`` as CSV to ``path`` atomically (quoting only where needed)."""
     with atomic_binary_writer(path) as handle:
         if bom:
             handle.write("\ufeff".encode())

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
-
 from sync_job.errors import InputFileError
 
 # Whole numbers up to this are exact in a float; beyond it, digits may already be gone.
@@ -59,6 +56,10 @@ def _shown_scientific(value: Any, number_format: str | None) -> bool:
 
 def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
     """Read ``sheet`` (or the first sheet) of the workbook at ``path``."""
+    # openpyxl takes a tenth of a second to import: only a workbook pays for it.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:

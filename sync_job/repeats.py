@@ -1,0 +1,182 @@
+"""Rows that repeat the snapshot: found from raw cells, before anything is normalized.
+
+Most rows of a nightly file (about 80%) give exactly what the platform already holds. Such a row
+sends nothing whatever its values would normalize to, so it is ``unchanged`` without being
+normalized, diffed or judged cell by cell; only the rest of the file goes through
+``normalize`` → ``diff`` → ``schema``. A row *repeats the snapshot* when all of this holds:
+
+* its contactId cell is a canonical id as typed: ``[1-9][0-9]{0,17}``, no spaces (``007``,
+  ``12345.0`` or `` 42 `` take the full path), and the snapshot holds that contact (its last
+  row, as the diff uses);
+* every value column the file has is, in that row, either
+  - the snapshot's stored value, once the cell is trimmed as normalizing trims it, and that
+    value is not empty and is not the clear marker (after the full clean-up, so a cell that is
+    only zero-width characters or spells the marker with them takes the full path), or
+  - an empty cell, when ``input.empty_cells`` is ``unchanged`` (it changes nothing);
+* at least one value column holds such a stored value (a row of empty cells is judged: it has
+  nothing to change);
+* its stored number, when the row gives one, is whole digits ``[1-9][0-9]{0,17}``, so the number
+  is its own normal form for the duplicate check.
+
+Columns the file does not have change nothing and are not looked at. Under
+``empty_cells: clear`` an empty cell means "clear", so a row with one takes the full path.
+
+Every row still faces the checks that look at the whole file: contactId present and a whole
+number (true of a canonical id), something to change (true, see above), and no contactId or
+number given on several rows. A row that shares its contactId or number with any other row is
+judged in full, together with every row it shares it with, so the duplicate checks see all of
+them. What a row that repeats the snapshot skips are the per-value checks (name length, number
+shape and plan, email syntax): it sends nothing, so a value the platform already holds is not
+reported, as it would not be sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sync_job.diff import ContactIndex
+from sync_job.normalize import clean_text
+from sync_job.reader import ID_FIELD, VALUE_FIELDS
+
+_WHOLE = "^[1-9][0-9]{0,17}$"
+
+
+def _array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
+    array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
+        values, pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    return array
+
+
+def _flags(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(array, False), dtype=bool)
+
+
+def whole_numbers(values: pd.Series | pa.Array) -> np.ndarray:
+    """Which values are whole numbers as the id and number checks want them, as typed."""
+    return _flags(pc.match_substring_regex(_array(values), _WHOLE))
+
+
+def as_int64(values: pa.Array, where: np.ndarray) -> np.ndarray:
+    """``values`` at ``where`` (all whole numbers) as int64; 0 elsewhere."""
+    out = np.zeros(len(values), dtype=np.int64)
+    if where.any():
+        out[where] = np.asarray(pc.cast(values.filter(pa.array(where)), pa.int64()),
+                                dtype=np.int64)
+    return out
+
+
+def repeats_snapshot(
+    raw: pd.DataFrame,
+    snapshot: pd.DataFrame,
+    contacts: ContactIndex,
+    *,
+    clear_marker: str,
+    empty_cells: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(which rows of ``raw`` repeat the snapshot, their snapshot row, their number).
+
+    ``raw`` is the reader's frame (positional index); ``snapshot`` the snapshot as read;
+    ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the number
+    (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are for the
+    duplicate checks over every row.
+    """
+    size = len(raw)
+    ids = _array(raw[ID_FIELD])
+    repeats = whole_numbers(ids)
+    id_keys = as_int64(ids, repeats)
+    positions = np.full(size, -1, dtype=np.int64)
+    positions[repeats] = contacts.positions_of_numbers(id_keys[repeats])
+    repeats &= positions >= 0
+    numbers = np.zeros(size, dtype=np.int64)
+    present = [name for name in VALUE_FIELDS if name in raw]
+    if not repeats.any() or not present:
+        return np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64), numbers
+    take = pa.array(np.where(repeats, positions, 0))
+    given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
+    for name in present:
+        held = _array(snapshot[name]).take(take)
+        values = _array(raw[name])
+        equal = _stored_value(raw[name], values, held, repeats, clear_marker)
+        if empty_cells == "clear":
+            repeats &= equal
+        else:
+            empty = _empty(values, repeats & ~equal)
+            repeats &= equal | empty
+        given |= equal
+        if name == "number":
+            usable = repeats & equal
+            whole = usable.copy()
+            whole[usable] = whole_numbers(held.filter(pa.array(usable)))
+            repeats &= whole | ~usable
+            numbers = as_int64(held, whole)
+        if not repeats.any():
+            break
+    repeats &= given
+    numbers[~repeats] = 0
+    positions[~repeats] = -1
+    return repeats, positions, numbers
+
+
+def _stored_value(cells: pd.Series, values: pa.Array, held: pa.Array, where: np.ndarray,
+                  clear_marker: str) -> np.ndarray:
+    """Rows at ``where`` whose cell, trimmed, is the stored value, a value that is neither
+    empty nor the clear marker after the full clean-up."""
+    equal: np.ndarray = where & _flags(pc.equal(values, held))
+    # Cells with spaces around the stored value, trimmed as normalizing trims them
+    # (``clean_text``'s ``str.strip`` is pyarrow's utf8_trim_whitespace).
+    loose = where & ~equal & _flags(pc.not_equal(values, ""))
+    if loose.any():
+        mask = pa.array(loose)
+        same = _flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), held.filter(mask)))
+        equal[np.flatnonzero(loose)[same]] = True
+    equal &= _flags(pc.not_equal(held, "")) & _flags(pc.not_equal(held, clear_marker))
+    # Beyond ASCII, the clean-up also drops zero-width characters and composes accents: judge
+    # those few cells by the clean-up itself.
+    odd = equal & ~_flags(pc.string_is_ascii(values))
+    if odd.any():
+        positions = np.flatnonzero(odd)
+        cleaned = clean_text(cells.iloc[positions]).fillna("")
+        keep = ((cleaned != "") & (cleaned != clear_marker)).to_numpy(dtype=bool)
+        equal[positions[~keep]] = False
+    return equal
+
+
+def _empty(values: pa.Array, where: np.ndarray) -> np.ndarray:
+    """Rows at ``where`` whose cell is empty once trimmed (an empty cell changes nothing)."""
+    empty: np.ndarray = where & _flags(pc.equal(values, ""))
+    rest = where & ~empty
+    if rest.any():
+        mask = pa.array(rest)
+        blank = _flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), ""))
+        empty[np.flatnonzero(rest)[blank]] = True
+    return empty
+
+
+def key_groups(values: pa.Array, usable: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Keys of the ``usable`` rows for :func:`shared_keys`: whole numbers as int64, the rest
+    as text. Two keys are equal exactly when their texts are: a whole number has no leading
+    zero, so its int64 spells it one way only, and no text key is a whole number."""
+    whole = usable & whole_numbers(values)
+    text = usable & ~whole
+    groups = [(whole, as_int64(values, whole))]
+    if text.any():
+        texts = np.empty(len(values), dtype=object)
+        texts[text] = values.filter(pa.array(text)).to_pylist()
+        groups.append((text, texts))
+    return groups
+
+
+def shared_keys(groups: Sequence[tuple[np.ndarray, np.ndarray]], size: int) -> np.ndarray:
+    """Rows whose key is also on another row; ``groups`` as :func:`key_groups` makes them."""
+    shared = np.zeros(size, dtype=bool)
+    for where, values in groups:
+        if where.sum() > 1:
+            shared[where] = pd.Series(values[where]).duplicated(keep=False).to_numpy()
+    return shared
