@@ -13,7 +13,6 @@ import codecs
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sync_job.errors import InputFileError
 
@@ -27,17 +26,6 @@ _BOMS = (
 )
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
-
-
-@dataclass(frozen=True)
-class TextFormat:
-    encoding: str
-    """The codec that decoded the file (a Python codec name)."""
-    delimiter: str
-
-    def describe(self) -> str:
-        return f"{self.encoding}, {DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}" \
-               f"-separated"
 
 
 def decode(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str, str]:
