@@ -7,10 +7,12 @@ latency, and acts on it part-way by watching the requests the simulator has seen
 from __future__ import annotations
 
 import collections
+import csv
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from sync_job.journal import _SCHEMA as JOURNAL_SCHEMA
 from sync_job.journal import journal_path_for, read_pending
 from sync_job.pipeline import run_sync
 from sync_job.simulator import Simulator
@@ -228,3 +231,32 @@ def test_two_runs_at_once_the_second_exits_2_and_touches_nothing(tmp_path: Path)
     assert not other_results.parent.exists()
     assert ws.snapshot.read_bytes() != snapshot_before or first_code == 143
     assert max(puts_per_contact(sim).values()) == 1  # the second run sent nothing
+
+
+def test_a_journal_that_refuses_writes_stops_the_run_and_keeps_what_is_confirmed(
+        tmp_path: Path) -> None:
+    """The disk refusing the journal (here a trigger that fails the second insert, a real
+    sqlite3 error on the real code path) stops sending: exit 3, the rest skipped."""
+    with Simulator(CONTACTS, token=TOKEN) as sim:
+        ws = contacts_workspace(tmp_path, sim, concurrency=1)
+        journal = journal_path_for(ws.snapshot)
+        with sqlite3.connect(journal) as db:
+            db.execute(JOURNAL_SCHEMA)
+            db.execute("CREATE TRIGGER refuse BEFORE INSERT ON confirmed "
+                       "WHEN (SELECT count(*) FROM confirmed) >= 1 "
+                       "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        report = run_sync(ws.config(concurrency=1), environ={"HUDUMA_API_TOKEN": TOKEN})
+        sent = sorted(r.contact_id for r in sim.requests if r.contact_id is not None)
+    assert report.exit_code == 3
+    assert "the journal could not be written" in report.aborted_reason
+    assert "disk is full" in report.aborted_reason
+    # the first update was journaled; the second was confirmed by the API but not journaled,
+    # so the run stopped there; nothing after it was sent
+    assert len(sent) == 2
+    statuses = [r["status"] for r in ws.results_by_row().values()]
+    assert statuses[:2] == ["updated", "updated"]
+    assert set(statuses[2:]) == {"skipped"}
+    # both confirmed contacts reached the snapshot written at the end
+    with ws.snapshot.open(encoding="utf-8", newline="") as handle:
+        names = {r["contactId"]: r["names"] for r in csv.DictReader(handle)}
+    assert [names[str(cid)] for cid in sent] == ["Member 0 Renamed", "Member 1 Renamed"]
