@@ -229,7 +229,7 @@ class Context:
     def __init__(self, frame: pd.DataFrame, raw: pd.DataFrame) -> None:
         self.frame = frame
         self.raw = raw
-        self._rows_by_value: dict[str, dict[Any, list[int]]] = {}
+        self._rows_by_value: dict[str, dict[Any, list[tuple[int, str]]]] = {}
 
     def typed(self, position: int, name: str) -> str:
         """The cell as the operator typed it (trimmed)."""
@@ -238,17 +238,25 @@ class Context:
     def value(self, position: int, name: str) -> str:
         return str(self.frame[name].iat[position])
 
-    def other_rows(self, position: int, name: str) -> str:
-        """The other rows holding the same ``name`` value, e.g. "rows 5, 9"."""
+    def other_rows(self, position: int, name: str, *, other_contacts: bool = False) -> str:
+        """The other rows holding the same ``name`` value, e.g. "rows 5, 9".
+
+        ``other_contacts``: only rows of another contactId (for a number shared between
+        contacts; the same contact on several rows is a contactId problem of its own).
+        """
         if name not in self._rows_by_value:
             # Built once per run and only over repeated values, so many duplicates stay cheap.
             column = self.frame[name]
             repeated = column[column.duplicated(keep=False) & column.notna()]
-            rows = self.frame["row"][repeated.index]
-            self._rows_by_value[name] = rows.groupby(repeated.to_numpy()).agg(list).to_dict()
+            pairs = pd.Series(list(zip(self.frame["row"][repeated.index],
+                                       self.frame[ID_FIELD][repeated.index], strict=True)),
+                              index=repeated.index, dtype=object)
+            self._rows_by_value[name] = pairs.groupby(repeated.to_numpy()).agg(list).to_dict()
         value = self.value(position, name)
-        own = self.frame["row"].iat[position]
-        others = [str(r) for r in self._rows_by_value[name].get(value, []) if r != own]
+        own_row = self.frame["row"].iat[position]
+        own_id = self.frame[ID_FIELD].iat[position]
+        others = [str(row) for row, contact in self._rows_by_value[name].get(value, [])
+                  if row != own_row and not (other_contacts and contact == own_id)]
         return ("row " if len(others) == 1 else "rows ") + ", ".join(others)
 
 
@@ -303,8 +311,10 @@ RULES: dict[str, Rule] = {
         ID_FIELD, lambda c, i: f"contact {c.value(i, ID_FIELD)} is also on "
                                f"{c.other_rows(i, ID_FIELD)}; keep one row per contact"),
     "number_unique": Rule(
-        "number", lambda c, i: f"{c.value(i, 'number')} is also given to another contact on "
-                               f"{c.other_rows(i, 'number')}; a number belongs to one contact"),
+        "number",
+        lambda c, i: f"{c.value(i, 'number')} is also given to another contact on "
+                     f"{c.other_rows(i, 'number', other_contacts=True)}; a number belongs to "
+                     f"one contact"),
 }
 
 
