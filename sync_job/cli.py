@@ -182,10 +182,30 @@ def _run(args: argparse.Namespace) -> int:
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
     }
     config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
+    _use_jemalloc()
     with stop_on_signals(StopRequest()) as stop:
         report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet))
     print(format_summary(report), flush=True)
     return report.exit_code
+
+
+def _use_jemalloc() -> None:
+    """Have pyarrow allocate with jemalloc (else the system allocator), unless the
+    environment picks one (``ARROW_DEFAULT_MEMORY_POOL``).
+
+    Its default, mimalloc, hands the memory of the large arrays a run frees back to the system
+    and faults it in again page by page: a million-row dry run spent 0.8 to 1.2 s in the kernel
+    with it and 0.45 s with jemalloc (3.1 to 3.3 s → 2.7 s wall), at a lower peak RSS.
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    import pyarrow as pa
+
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        pool = pa.system_memory_pool()
+    pa.set_memory_pool(pool)
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -40,12 +40,15 @@ class ContactIndex:
 
     @staticmethod
     def _index(known: pa.Array, where: np.ndarray,
-               numeric: bool) -> tuple[pd.Index, np.ndarray] | None:
+               numeric: bool) -> tuple[pd.Index, np.ndarray | None] | None:
+        """(unique keys, the snapshot row of each: None when that is its own position)."""
         if not where.any():
             return None
         index = pd.Index(_keys(known, where, numeric))
         # get_indexer needs unique keys; the last row of a contact is the one that counts.
         last = ~index.duplicated(keep="last")
+        if last.all() and where.all():  # the usual snapshot: positions are the index's own
+            return index, None
         return index[last], np.flatnonzero(where)[last]
 
     def positions(self, ids: pd.Series) -> np.ndarray:
@@ -66,9 +69,11 @@ class ContactIndex:
         return self._find(self._numeric, keys)
 
     @staticmethod
-    def _find(known: tuple[pd.Index, np.ndarray], keys: np.ndarray) -> np.ndarray:
+    def _find(known: tuple[pd.Index, np.ndarray | None], keys: np.ndarray) -> np.ndarray:
         index, known_positions = known
-        found = index.get_indexer(pd.Index(keys))
+        found: np.ndarray = index.get_indexer(pd.Index(keys))
+        if known_positions is None:
+            return found.astype(np.int64, copy=False)
         return np.where(found >= 0, known_positions[found], -1)
 
 

@@ -136,7 +136,7 @@ def _read_fast(utf8: bytes, width: int, delimiter: str, skip: int) -> pd.DataFra
     names = [f"c{i}" for i in range(width)]
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(utf8),
+            pa.BufferReader(utf8),
             # Skips the header *record* (skip_rows would skip a line, splitting a quoted header).
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip,
                                             skip_rows_after_names=1),

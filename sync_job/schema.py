@@ -49,7 +49,14 @@ def preload() -> threading.Thread:
     """
 
     def load() -> None:
+        # Also what pandera imports when it registers its pandas backends at the first
+        # validate (its built-in checks pull in hypothesis: 0.13 s that was on the main thread).
         import email_validator  # noqa: F401
+        import pandera._pandas_deprecated
+        import pandera.api.geopandas.container
+        import pandera.backends.pandas.builtin_checks
+        import pandera.backends.pandas.builtin_hypotheses
+        import pandera.backends.pandas.register
         import pandera.errors
         import pandera.pandas  # noqa: F401
         import phonenumbers  # noqa: F401
