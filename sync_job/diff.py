@@ -13,10 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync_job.normalize import WHOLE_KEY, fullmatch_flags, text_array
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
-
-# A normalized contact id that fits in int64 (normalizing strips leading zeros).
-_WHOLE_ID = "[0-9]{1,18}"
 
 
 def send_column(name: str) -> str:
@@ -33,8 +31,8 @@ class ContactIndex:
 
     def __init__(self, known_ids: pd.Series, numeric: np.ndarray | None = None) -> None:
         """``numeric``, when the caller knows it: which ids match ``[0-9]{1,18}``."""
-        known = _arrow(known_ids)
-        numeric = _whole(known) if numeric is None else numeric
+        known = text_array(known_ids)
+        numeric = fullmatch_flags(known, WHOLE_KEY) if numeric is None else numeric
         self._numeric = self._index(known, numeric, True)
         self._text = self._index(known, ~numeric, False)
 
@@ -53,9 +51,9 @@ class ContactIndex:
 
     def positions(self, ids: pd.Series) -> np.ndarray:
         """For each (normalized) id, the position of its snapshot row; -1 when absent."""
-        values = _arrow(ids)
+        values = text_array(ids)
         positions = np.full(len(values), -1, dtype=np.int64)
-        numeric = _whole(values)
+        numeric = fullmatch_flags(values, WHOLE_KEY)
         for mine, theirs, is_numeric in ((numeric, self._numeric, True),
                                          (~numeric, self._text, False)):
             if theirs is not None and mine.any():
@@ -75,16 +73,6 @@ class ContactIndex:
         if known_positions is None:
             return found.astype(np.int64, copy=False)
         return np.where(found >= 0, known_positions[found], -1)
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    array = pa.array(values, pa.string())
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
-def _whole(values: pa.Array) -> np.ndarray:
-    matched = pc.match_substring_regex(values, f"^{_WHOLE_ID}$")
-    return np.asarray(pc.fill_null(matched, False), dtype=bool)
 
 
 def _keys(values: pa.Array, where: np.ndarray, numeric: bool) -> np.ndarray:

@@ -35,6 +35,29 @@ SCIENTIFIC = r"\d+(\.\d+)?[eE]\+?\d+"
 # finds them, and only the rest go through the full clean-up.
 _CANONICAL_ID = r"[1-9]\d*"
 _CANONICAL_NUMBER = r"0?[1-9]\d*|0"  # digits, not starting with the 00 that means +
+# A valid contact id: positive, and fits the API's 64-bit integer id.
+CONTACT_ID = r"[1-9][0-9]{0,17}"
+# Any whole number that fits int64 (leading zeros allowed): ids that can be hashed as integers.
+WHOLE_KEY = r"[0-9]{1,18}"
+
+
+def text_array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``values`` as one contiguous arrow string array."""
+    array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
+        values, pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    return array
+
+
+def true_flags(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An arrow boolean array as numpy, null counting as False."""
+    return np.asarray(pc.fill_null(array, False), dtype=bool)
+
+
+def fullmatch_flags(values: pa.Array, pattern: str) -> np.ndarray:
+    """Which values match ``pattern`` whole (missing values do not)."""
+    return true_flags(pc.match_substring_regex(values, f"^(?:{pattern})$"))
 
 
 def clean_text(values: pd.Series) -> pd.Series:
@@ -138,16 +161,13 @@ def normalize_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """``normalize_contact_id(clean_text(values))`` ("" for missing), and which of the results
     are whole numbers of at most 18 digits (int64 keys). One cheap pass when every id is
     already canonical, as the ids of a snapshot the job wrote are."""
-    array = pa.array(values, pa.string())
-    done = np.asarray(pc.fill_null(pc.match_substring_regex(array, "^[1-9][0-9]{0,17}$"),
-                                   False), dtype=bool)
+    done = fullmatch_flags(text_array(values), CONTACT_ID)
     if done.all():
         return values, done
     odd = ~done
     cleaned = normalize_contact_id(clean_text(values[odd]).fillna(""))
     whole = done.copy()
-    whole[odd] = np.asarray(pc.fill_null(pc.match_substring_regex(
-        pa.array(cleaned, pa.string()), "^[0-9]{1,18}$"), False), dtype=bool)
+    whole[odd] = fullmatch_flags(text_array(cleaned), WHOLE_KEY)
     return values.mask(odd, cleaned), whole
 
 

@@ -40,27 +40,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_job.diff import ContactIndex
-from sync_job.normalize import clean_text
+from sync_job.normalize import (
+    CONTACT_ID,
+    clean_text,
+    fullmatch_flags,
+    text_array,
+    true_flags,
+)
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
-
-_WHOLE = "^[1-9][0-9]{0,17}$"
-
-
-def _array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
-    array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
-        values, pa.string())
-    if isinstance(array, pa.ChunkedArray):
-        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
-    return array
-
-
-def _flags(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(array, False), dtype=bool)
 
 
 def whole_numbers(values: pd.Series | pa.Array) -> np.ndarray:
-    """Which values are whole numbers as the id and number checks want them, as typed."""
-    return _flags(pc.match_substring_regex(_array(values), _WHOLE))
+    """Which values are whole numbers as the id and number checks want them, as typed: no
+    leading zero, and small enough for an int64 key."""
+    return fullmatch_flags(text_array(values), CONTACT_ID)
 
 
 def as_int64(values: pa.Array, where: np.ndarray) -> np.ndarray:
@@ -88,7 +81,7 @@ def repeats_snapshot(
     duplicate checks over every row.
     """
     size = len(raw)
-    ids = _array(raw[ID_FIELD])
+    ids = text_array(raw[ID_FIELD])
     repeats = whole_numbers(ids)
     id_keys = as_int64(ids, repeats)
     positions = np.full(size, -1, dtype=np.int64)
@@ -101,8 +94,8 @@ def repeats_snapshot(
     take = pa.array(np.where(repeats, positions, 0))
     given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
     for name in present:
-        held = _array(snapshot[name]).take(take)
-        values = _array(raw[name])
+        held = text_array(snapshot[name]).take(take)
+        values = text_array(raw[name])
         equal = _stored_value(raw[name], values, held, repeats, clear_marker)
         if empty_cells == "clear":
             repeats &= equal
@@ -128,18 +121,18 @@ def _stored_value(cells: pd.Series, values: pa.Array, held: pa.Array, where: np.
                   clear_marker: str) -> np.ndarray:
     """Rows at ``where`` whose cell, trimmed, is the stored value, a value that is neither
     empty nor the clear marker after the full clean-up."""
-    equal: np.ndarray = where & _flags(pc.equal(values, held))
+    equal: np.ndarray = where & true_flags(pc.equal(values, held))
     # Cells with spaces around the stored value, trimmed as normalizing trims them
     # (``clean_text``'s ``str.strip`` is pyarrow's utf8_trim_whitespace).
-    loose = where & ~equal & _flags(pc.not_equal(values, ""))
+    loose = where & ~equal & true_flags(pc.not_equal(values, ""))
     if loose.any():
         mask = pa.array(loose)
-        same = _flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), held.filter(mask)))
+        same = true_flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), held.filter(mask)))
         equal[np.flatnonzero(loose)[same]] = True
-    equal &= _flags(pc.not_equal(held, "")) & _flags(pc.not_equal(held, clear_marker))
+    equal &= true_flags(pc.not_equal(held, "")) & true_flags(pc.not_equal(held, clear_marker))
     # Beyond ASCII, the clean-up also drops zero-width characters and composes accents: judge
     # those few cells by the clean-up itself.
-    odd = equal & ~_flags(pc.string_is_ascii(values))
+    odd = equal & ~true_flags(pc.string_is_ascii(values))
     if odd.any():
         positions = np.flatnonzero(odd)
         cleaned = clean_text(cells.iloc[positions]).fillna("")
@@ -150,11 +143,11 @@ def _stored_value(cells: pd.Series, values: pa.Array, held: pa.Array, where: np.
 
 def _empty(values: pa.Array, where: np.ndarray) -> np.ndarray:
     """Rows at ``where`` whose cell is empty once trimmed (an empty cell changes nothing)."""
-    empty: np.ndarray = where & _flags(pc.equal(values, ""))
+    empty: np.ndarray = where & true_flags(pc.equal(values, ""))
     rest = where & ~empty
     if rest.any():
         mask = pa.array(rest)
-        blank = _flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), ""))
+        blank = true_flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), ""))
         empty[np.flatnonzero(rest)[blank]] = True
     return empty
 

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
 
-from sync_job.normalize import SCIENTIFIC
+from sync_job.normalize import CONTACT_ID, SCIENTIFIC
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
 
 if TYPE_CHECKING:
@@ -68,7 +68,6 @@ def preload() -> threading.Thread:
 
 MAX_NAME_LENGTH = 100
 PHONE_DIGITS = r"[1-9]\d{7,14}"
-CONTACT_ID = r"[1-9]\d{0,17}"  # positive, and fits the API's 64-bit integer id
 
 
 @functools.lru_cache(maxsize=65536)
