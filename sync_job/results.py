@@ -9,14 +9,14 @@ The file is UTF-8 with a byte-order mark, so Excel shows accents right, and any 
 spreadsheet would evaluate as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
 prefixed with an apostrophe so it is shown as text (OWASP CSV injection). It is written with
 pyarrow, which keeps a million-row results file to a fraction of a second, and replaced
-atomically (see ``state.write_csv``).
+atomically (see ``state.write_table``).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +65,8 @@ def spread(size: int, where: np.ndarray, values: pa.Array | pa.ChunkedArray,
 def payload_json(changes: pd.DataFrame, sends: pd.DataFrame) -> pd.Series:
     """The exact JSON body of each row (``{"names": "…", "email": ""}``); "" where none.
 
-    Matches ``json.dumps(payload, ensure_ascii=False)`` of :func:`payload_dict`. Only rows that
-    send something are built.
+    Matches ``json.dumps(payload, ensure_ascii=False)`` of the row's :func:`payload_dicts`
+    entry, the body the push sends. Only rows that send something are built.
     """
     going = sends.any(axis=1).to_numpy()
     members = []
@@ -82,14 +82,10 @@ def payload_json(changes: pd.DataFrame, sends: pd.DataFrame) -> pd.Series:
     return spread(len(changes), going, body)
 
 
-def payload_dict(values: Mapping[str, object], sends: Mapping[str, object]) -> dict[str, str]:
-    """The body of one row as a dict, fields in the API's order (names, number, email)."""
-    return {name: str(values[name]) for name in VALUE_FIELDS if sends[send_column(name)]}
-
-
 def payload_dicts(changes: pd.DataFrame, sends: pd.DataFrame,
                   positions: np.ndarray) -> list[dict[str, str]]:
-    """:func:`payload_dict` of the rows at ``positions``, built from column arrays at once."""
+    """The body of each row at ``positions`` as a dict, fields in the API's order (names,
+    number, email), built from column arrays at once."""
     columns = [(name, changes[name].to_numpy(dtype=object)[positions],
                 sends[send_column(name)].to_numpy()[positions]) for name in VALUE_FIELDS]
     payloads: list[dict[str, str]] = [{} for _ in range(len(positions))]

@@ -99,13 +99,11 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def write_csv(path: Path, frame: pd.DataFrame, *, bom: bool = False) -> None:
-    """Write ``frame`` (text columns) as CSV to ``path`` atomically, with pyarrow for speed."""
-    write_table(path, pa.Table.from_pandas(frame, preserve_index=False), bom=bom)
-
-
 def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
-    """Write a pyarrow ``table`` as CSV to ``path`` atomically (quoting only where needed)."""
+    """Write a pyarrow ``table`` as CSV to ``path`` atomically, with pyarrow for speed.
+
+    pyarrow's "needed" quoting still quotes every text cell; any CSV reader takes that.
+    """
     with atomic_binary_writer(path) as handle:
         if bom:
             handle.write("\ufeff".encode())
@@ -113,4 +111,5 @@ def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
 
 
 def write_snapshot(path: Path, snapshot: pd.DataFrame) -> None:
-    write_csv(path, snapshot[list(ALL_FIELDS)].astype("str").fillna(""))
+    text = snapshot[list(ALL_FIELDS)].astype("str").fillna("")
+    write_table(path, pa.Table.from_pandas(text, preserve_index=False))
