@@ -1,5 +1,5 @@
 """``python -m sync_job`` does what the ``sync-job`` console script does."""
 
-from sync_job.cli import main
+from sync_job.cli import console
 
-raise SystemExit(main())
+console()

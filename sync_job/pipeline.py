@@ -42,9 +42,9 @@ import pyarrow.compute as pc
 from sync_job.brake import brake_reason
 from sync_job.config import Config
 from sync_job.diff import ContactIndex, changed_fields, send_column
-from sync_job.errors import ConfigError, InputFileError, StartupError, TokenError
+from sync_job.errors import ConfigError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
-from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot
+from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot, text_array
 from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.ratelimit import full_jitter
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, ReadOptions, read_input
@@ -61,7 +61,7 @@ from sync_job.runlock import RunLock, lock_path_for
 from sync_job.schema import preload, validate
 from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
 from sync_job.stopping import exit_code_of
-from sync_job.summary import RunFacts, build_summary, file_sha256, write_summary
+from sync_job.summary import RunFacts, build_summary, write_summary
 
 if TYPE_CHECKING:
     from sync_job.client import Outcome
@@ -184,10 +184,6 @@ def run_sync(
         encoding=config.input.encoding, delimiter=config.input.delimiter,
         sheet=config.input.sheet, columns=config.input.columns))
     log.info("reading %s (%s)", config.input.path.name, table.details)
-    try:
-        input_sha256 = file_sha256(config.input.path)
-    except OSError as exc:
-        raise InputFileError(f"{config.input.path}: cannot read ({exc.strerror})") from None
 
     report = RunReport(counts={}, exit_code=EXIT_OK, results_path=config.results.path,
                        elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
@@ -253,7 +249,7 @@ def run_sync(
         report.elapsed = time.monotonic() - started
         summary = build_summary(
             RunFacts(run_id=run_id, started_at=started_at, ended_at=datetime.now(UTC),
-                     input_path=config.input.path, input_sha256=input_sha256,
+                     input_path=config.input.path, input_sha256=table.sha256,
                      results_path=config.results.path, snapshot_path=config.snapshot.path),
             exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
             requests=report.requests, retries=report.retries, throttled=report.throttled,
@@ -319,20 +315,22 @@ def _plan(
     whole-file duplicate checks see all of those. ``skip_repeats=False`` judges every row
     (the tests compare both).
     """
-    raw = table.frame.reset_index(drop=True)
-    size = len(raw)
+    cells = table.cells
+    size = cells.num_rows
     options = {"clear_marker": config.input.clear_marker,
                "empty_cells": config.input.empty_cells}
     contacts = ContactIndex(*normalize_ids(snapshot_raw[ID_FIELD]))
     repeats, held_at, number_keys = (
-        repeats_snapshot(raw, snapshot_raw, contacts, **options) if skip_repeats
+        repeats_snapshot(cells, snapshot_raw, contacts, ascii=table.ascii, **options)
+        if skip_repeats
         else (np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64),
               np.zeros(size, dtype=np.int64)))
+    rows = cells.column("row").to_numpy()
     if table.problems:  # a row the reader had trouble with is explained in full
-        repeats &= ~raw["row"].isin([problem.row for problem in table.problems]).to_numpy()
+        repeats &= ~np.isin(rows, [problem.row for problem in table.problems])
 
     judged = np.flatnonzero(~repeats)
-    raw_judged = raw.iloc[judged]
+    raw_judged = _rows_at(cells, judged)
     changes = normalize_changes(raw_judged, **options)
     positions = contacts.positions(changes[ID_FIELD])
     if repeats.any():
@@ -344,9 +342,9 @@ def _plan(
         if len(extra):
             repeats[extra] = False
             judged = np.flatnonzero(~repeats)
-            changes = pd.concat([changes, normalize_changes(raw.iloc[extra], **options)])
+            changes = pd.concat([changes, normalize_changes(_rows_at(cells, extra), **options)])
             changes = changes.loc[judged]
-            raw_judged = raw.iloc[judged]
+            raw_judged = _rows_at(cells, judged)
             positions = contacts.positions(changes[ID_FIELD])
     changes = changes.reset_index(drop=True)
     raw_judged = raw_judged.reset_index(drop=True)
@@ -366,7 +364,8 @@ def _plan(
     )
     sends = sends & (~verdict.invalid).to_numpy()[:, np.newaxis]
 
-    results = plan_results(changes, raw, sends, verdict, dry_run=config.dry_run, judged=judged)
+    results = plan_results(changes, rows, text_array(cells.column(ID_FIELD)), sends, verdict,
+                           dry_run=config.dry_run, judged=judged)
     marks = np.zeros(size, dtype=bool)
     marks[judged] = sends.any(axis=1).to_numpy()
     going = pd.Series(marks)
@@ -379,6 +378,13 @@ def _plan(
         log.debug("row %d invalid: %s", row, problem, extra={"row": int(row)})
     changes.index = sends.index = pd.Index(judged)
     return results, changes, sends, going
+
+
+def _rows_at(cells: pa.Table, at: np.ndarray) -> pd.DataFrame:
+    """The reader's rows at positions ``at`` as a pandas frame indexed by those positions."""
+    frame: pd.DataFrame = cells.take(pa.array(at)).to_pandas()
+    frame.index = pd.Index(at)
+    return frame
 
 
 def _shared_contacts(held_at: np.ndarray, judged: np.ndarray, positions: np.ndarray,
@@ -406,7 +412,7 @@ def _keys(repeating: np.ndarray, judged: np.ndarray,
           values: pd.Series) -> list[tuple[np.ndarray, np.ndarray]]:
     """Duplicate-check keys of every row: int64 keys of repeating rows (0: none), and the
     normalized ``values`` of the judged rows at ``judged`` (missing or "": none)."""
-    array = pa.array(values, pa.string())
+    array = pa.array(values, pa.large_string())
     usable = np.asarray(pc.fill_null(pc.not_equal(array, ""), False), dtype=bool)
     groups = []
     for index, (where, keys) in enumerate(key_groups(array, usable)):

@@ -12,9 +12,13 @@ lets each ragged row be judged on its own.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
+import hashlib
 import io
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,14 +61,27 @@ class RowProblem:
 class InputTable:
     """What the reader hands on: text cells, the operator's headers, reading problems."""
 
-    frame: pd.DataFrame
-    """Column ``row`` (int64) plus one ``str`` column per field present; "" is an empty cell."""
+    cells: pa.Table
+    """Column ``row`` (int64) plus one ``large_string`` column per field present (in the
+    parser's chunks); "" is an empty cell, nothing is null. Big files stay in arrow: the
+    pipeline makes pandas rows only of the rows it has to judge."""
     headers: dict[str, str]
     """Field → the header as the file spells it, so messages use the operator's words."""
     problems: list[RowProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     details: str = ""
     """How the file was read, for the log: encoding and delimiter, or the sheet."""
+    sha256: str = ""
+    """SHA-256 of the file's bytes as read, for the run summary."""
+    ascii: bool = False
+    """Every cell is known to be ASCII (the whole file is), so no cell needs Unicode
+    clean-up (zero-width characters, composing accents)."""
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """:attr:`cells` as a pandas frame (``row`` int64, ``str`` columns, positional index)."""
+        frame: pd.DataFrame = self.cells.to_pandas()
+        return frame
 
 
 def header_key(header: str) -> str:
@@ -131,8 +148,9 @@ def _leading_blank_lines(text: str, delimiter: str) -> int:
     return count
 
 
-def _read_fast(utf8: bytes, width: int, delimiter: str, skip: int) -> pd.DataFrame | None:
-    """Parse with pyarrow; None when pyarrow refuses the file (e.g. ragged rows)."""
+def _read_fast(utf8: bytes, width: int, delimiter: str, skip: int) -> pa.Table | None:
+    """Parse with pyarrow; None when pyarrow refuses the file (ragged rows, or bytes that are
+    not UTF-8: its string columns check every cell)."""
     names = [f"c{i}" for i in range(width)]
     try:
         table = pa_csv.read_csv(
@@ -143,19 +161,18 @@ def _read_fast(utf8: bytes, width: int, delimiter: str, skip: int) -> pd.DataFra
             parse_options=pa_csv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False,
                                               newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
+                column_types=dict.fromkeys(names, pa.large_string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowKeyError):
         return None
-    frame: pd.DataFrame = table.to_pandas()
-    return frame
+    return table
 
 
 def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
-                   problems: list[RowProblem]) -> pd.DataFrame:
+                   problems: list[RowProblem]) -> pa.Table:
     """Read any delimited text; a row with more cells than headers becomes a problem."""
     rows: list[list[str]] = []
     records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -172,7 +189,14 @@ def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
                 f"a value probably contains an unquoted {name}",
             ))
         rows.append((record + [""] * width)[:width])
-    return pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)], dtype="str")
+    return _text_table(rows, width)
+
+
+def _text_table(rows: list[list[str]], width: int) -> pa.Table:
+    """Rows of ``width`` text cells → a table of string columns ``c0`` … (small files only)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * width
+    return pa.table({f"c{i}": pa.array(column, pa.large_string())
+                     for i, column in enumerate(columns)})
 
 
 def _check_quotes(text: str, source: str, quotes: int | None = None) -> None:
@@ -216,29 +240,92 @@ def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:
     if not path.exists():
         raise InputFileError(f"{path}: file not found")
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
-        return _read_workbook(path, options, source)
+        try:
+            sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+        return _read_workbook(path, options, source, sha256)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    # hashlib lets go of the GIL over a big buffer: the digest is made while the file is parsed.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-job-sha256") as pool:
+        hashed = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
+        table = _read_utf8(raw, source, options) or _read_text(raw, source, options)
+        return dataclasses.replace(table, sha256=hashed.result())
+
+
+# Enough of the start of a file to decode for sniffing: the delimiter, the leading blank lines
+# and the header are all found in its first 65,536 characters (and the header's 65,536 after
+# those lines), which 2**19 bytes of UTF-8 always hold.
+_HEAD_BYTES = 1 << 19
+
+
+def _read_utf8(raw: bytes, source: str, options: ReadOptions) -> InputTable | None:
+    """The fast path for UTF-8 text (nearly every file): decode only the head for sniffing and
+    let pyarrow check the rest as it parses. None when the file needs the full path: another
+    encoding, ragged rows, an odd number of quotes, anything pyarrow refuses."""
+    cut = min(len(raw), _HEAD_BYTES)
+    while 0 < cut < len(raw) and raw[cut] & 0xC0 == 0x80:  # not inside a character
+        cut -= 1
+    try:
+        head, encoding = decode(raw[:cut], source=source, encoding=options.encoding)
+    except InputFileError:
+        return None  # the full path tells what is wrong, about the whole file
+    # ``in`` finds a byte several times faster than ``count`` counts it; most exports hold none.
+    if encoding not in ("utf-8", "utf-8-sig") or (b'"' in raw and raw.count(b'"') % 2):
+        return None
+    layout = _layout(head, source, options)
+    cells = _read_fast(raw, len(layout.headers), layout.delimiter, layout.skip)
+    if cells is None:
+        return None
+    table = _assemble(cells, layout, first_row=layout.skip + 2, problems=[],
+                      details=_details(encoding, layout.delimiter))
+    return dataclasses.replace(table, ascii=raw.isascii())
+
+
+def _read_text(raw: bytes, source: str, options: ReadOptions) -> InputTable:
+    """Decode the whole file, then parse it with pyarrow or, if it refuses, Python's csv."""
     text, encoding = decode(raw, source=source, encoding=options.encoding)
+    layout = _layout(text, source, options)
+    _check_quotes(text, source, raw.count(b'"') if encoding in ("utf-8", "utf-8-sig") else None)
+    problems: list[RowProblem] = []
+    utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
+    cells = _read_fast(utf8, len(layout.headers), layout.delimiter, layout.skip)
+    if cells is None:
+        cells = _read_tolerant(text, len(layout.headers), layout.delimiter, layout.skip,
+                               problems)
+    return _assemble(cells, layout, first_row=layout.skip + 2, problems=problems,
+                     details=_details(encoding, layout.delimiter))
+
+
+def _details(encoding: str, delimiter: str) -> str:
+    return f"{encoding}, {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the data starts and how it is split, as found from the start of the text."""
+
+    delimiter: str
+    skip: int
+    """Blank lines before the header."""
+    headers: list[str]
+    positions: dict[int, str]
+    """Column position → field."""
+    warnings: list[str]
+
+
+def _layout(text: str, source: str, options: ReadOptions) -> _Layout:
     delimiter = options.delimiter or sniff_delimiter(
         text, looks_like_header=lambda cells: _names_contact_id(cells, options.columns))
-    _check_quotes(text, source, raw.count(b'"') if encoding in ("utf-8", "utf-8-sig") else None)
     skip = _leading_blank_lines(text, delimiter)
     headers = _first_record(_after_lines(text, skip), delimiter)
     if not any(h.strip() for h in headers):
         raise InputFileError(f"{source}: the file is empty; expected a header row with contactId")
     positions, warnings = map_headers(headers, source=source, extra=options.columns)
-
-    problems: list[RowProblem] = []
-    utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
-    frame = _read_fast(utf8, len(headers), delimiter, skip)
-    if frame is None:
-        frame = _read_tolerant(text, len(headers), delimiter, skip, problems)
-    details = f"{encoding}, {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated"
-    return _assemble(frame, headers, positions, first_row=skip + 2, problems=problems,
-                     warnings=warnings, details=details)
+    return _Layout(delimiter, skip, headers, positions, warnings)
 
 
 def _after_lines(text: str, count: int) -> str:
@@ -256,7 +343,7 @@ def _names_contact_id(cells: list[str], extra: Mapping[str, str]) -> bool:
     return any(lookup.get(header_key(cell)) == ID_FIELD for cell in cells)
 
 
-def _read_workbook(path: Path, options: ReadOptions, source: str) -> InputTable:
+def _read_workbook(path: Path, options: ReadOptions, source: str, sha256: str) -> InputTable:
     sheet = read_sheet(path, sheet=options.sheet, source=source)
     if not sheet.rows:
         raise InputFileError(f"{source}: sheet {sheet.sheet!r} is empty; expected a header row "
@@ -265,8 +352,7 @@ def _read_workbook(path: Path, options: ReadOptions, source: str) -> InputTable:
     positions, warnings = map_headers(headers, source=source, extra=options.columns)
     width = len(headers)
     data = sheet.rows[1:]
-    frame = pd.DataFrame([(cells + [""] * width)[:width] for _, cells in data],
-                         columns=[f"c{i}" for i in range(width)], dtype="str")
+    cells = _text_table([(row + [""] * width)[:width] for _, row in data], width)
     numbers = [number for number, _ in data]
     problems = [
         RowProblem(number, positions[position],
@@ -275,46 +361,55 @@ def _read_workbook(path: Path, options: ReadOptions, source: str) -> InputTable:
         for (number, position), written in sorted(sheet.dates.items())
         if position in positions and number != header_row
     ]
-    return _assemble(frame, headers, positions, first_row=header_row + 1, problems=problems,
-                     warnings=warnings, details=f"sheet {sheet.sheet!r}", row_numbers=numbers)
+    layout = _Layout("", 0, headers, positions, warnings)
+    table = _assemble(cells, layout, first_row=header_row + 1, problems=problems,
+                      details=f"sheet {sheet.sheet!r}", row_numbers=numbers)
+    return dataclasses.replace(table, sha256=sha256)
 
 
 def _assemble(
-    frame: pd.DataFrame,
-    headers: list[str],
-    positions: dict[int, str],
+    cells: pa.Table,
+    layout: _Layout,
     *,
     first_row: int,
     problems: list[RowProblem],
-    warnings: list[str],
     details: str,
     row_numbers: list[int] | None = None,
 ) -> InputTable:
     """Raw cells → the reader's table: fields only, spreadsheet row numbers, blank rows gone."""
-    columns = {f"c{position}": name for position, name in positions.items()}
-    table = frame[list(columns)].rename(columns=columns)
-    if row_numbers is None:
-        table.insert(0, "row", pd.RangeIndex(first_row, first_row + len(table), dtype="int64"))
-    else:
-        table.insert(0, "row", pd.Series(row_numbers, index=table.index, dtype="int64"))
+    count = cells.num_rows
+    rows = (np.arange(first_row, first_row + count, dtype=np.int64) if row_numbers is None
+            else np.asarray(row_numbers, dtype=np.int64).reshape(count))
+    columns = [_text(cells.column(position)) for position in range(cells.num_columns)]
     # Nearly every row has text in its first cell, so each later column is trimmed only on the
-    # rows still blank so far (``str.strip`` of the str dtype is pyarrow's utf8_trim_whitespace).
-    blank = np.ones(len(frame), dtype=bool)
-    for name in frame.columns:
-        rows = np.flatnonzero(blank)
-        if not len(rows):
+    # rows still blank so far.
+    blank = np.ones(count, dtype=bool)
+    for index, column in enumerate(columns):
+        at = np.flatnonzero(blank)
+        if not len(at):
             break
-        cells = pa.array(frame[name], pa.string()).take(pa.array(rows))
-        blank[rows] = np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(cells), ""),
-                                               False), dtype=bool)
+        cells_at = column if index == 0 else column.take(pa.array(at))
+        # Empty, or only whitespace: what trimming would leave empty, without making the text.
+        empty = pc.or_(pc.equal(pc.binary_length(cells_at), 0), pc.utf8_is_space(cells_at))
+        blank[at] = np.asarray(pc.fill_null(empty, False), dtype=bool)
     # A row whose only text lies beyond the last header is not blank: it carries a problem.
     if problems:
-        blank &= ~table["row"].isin([problem.row for problem in problems]).to_numpy()
+        blank &= ~np.isin(rows, [problem.row for problem in problems])
+    fields = {"row": pa.array(rows)}
+    fields.update({name: columns[position] for position, name in layout.positions.items()})
+    table = pa.table(fields)
     if blank.any():
-        table = table[~blank].reset_index(drop=True)
-    for position, header in enumerate(headers):
-        if not header.strip() and (frame[f"c{position}"].str.strip() != "").any():
+        table = table.filter(pa.array(~blank))
+    warnings = list(layout.warnings)
+    for position, header in enumerate(layout.headers):
+        if not header.strip() and pc.any(pc.not_equal(
+                pc.utf8_trim_whitespace(columns[position]), "")).as_py():
             warnings.append(f"ignoring values in column {position + 1}: it has no header")
-    header_names = {name: headers[position].strip() for position, name in positions.items()}
-    return InputTable(frame=table, headers=header_names, problems=problems, warnings=warnings,
+    header_names = {name: layout.headers[position].strip()
+                    for position, name in layout.positions.items()}
+    return InputTable(cells=table, headers=header_names, problems=problems, warnings=warnings,
                       details=details)
+
+
+def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return column if column.type == pa.large_string() else column.cast(pa.large_string())

@@ -41,62 +41,49 @@ import pyarrow.compute as pc
 
 from sync_job.diff import ContactIndex
 from sync_job.normalize import (
-    CONTACT_ID,
+    as_int64,
     clean_text,
-    fullmatch_flags,
     text_array,
     true_flags,
+    whole_number_keys,
+    whole_numbers,
 )
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 
 
-def whole_numbers(values: pd.Series | pa.Array) -> np.ndarray:
-    """Which values are whole numbers as the id and number checks want them, as typed: no
-    leading zero, and small enough for an int64 key."""
-    return fullmatch_flags(text_array(values), CONTACT_ID)
-
-
-def as_int64(values: pa.Array, where: np.ndarray) -> np.ndarray:
-    """``values`` at ``where`` (all whole numbers) as int64; 0 elsewhere."""
-    out = np.zeros(len(values), dtype=np.int64)
-    if where.any():
-        out[where] = np.asarray(pc.cast(values.filter(pa.array(where)), pa.int64()),
-                                dtype=np.int64)
-    return out
-
-
 def repeats_snapshot(
-    raw: pd.DataFrame,
+    raw: pa.Table,
     snapshot: pd.DataFrame,
     contacts: ContactIndex,
     *,
     clear_marker: str,
     empty_cells: str,
+    ascii: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(which rows of ``raw`` repeat the snapshot, their snapshot row, their number).
 
-    ``raw`` is the reader's frame (positional index); ``snapshot`` the snapshot as read;
-    ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the number
-    (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are for the
-    duplicate checks over every row.
+    ``raw`` is the reader's table (:attr:`InputTable.cells`; ``ascii`` when every cell is
+    known to be ASCII, as :attr:`InputTable.ascii` tells); ``snapshot`` the snapshot as
+    read; ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the
+    number (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are
+    for the duplicate checks over every row. Everything here is a pass of pyarrow or numpy
+    over whole columns: no pandas copy of the rows is made.
     """
-    size = len(raw)
-    ids = text_array(raw[ID_FIELD])
-    repeats = whole_numbers(ids)
-    id_keys = as_int64(ids, repeats)
+    size = raw.num_rows
+    repeats, id_keys = whole_number_keys(raw.column(ID_FIELD))
     positions = np.full(size, -1, dtype=np.int64)
     positions[repeats] = contacts.positions_of_numbers(id_keys[repeats])
     repeats &= positions >= 0
     numbers = np.zeros(size, dtype=np.int64)
-    present = [name for name in VALUE_FIELDS if name in raw]
+    present = [name for name in VALUE_FIELDS if name in raw.column_names]
     if not repeats.any() or not present:
         return np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64), numbers
     take = pa.array(np.where(repeats, positions, 0))
     given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
     for name in present:
         held = text_array(snapshot[name]).take(take)
-        values = text_array(raw[name])
-        equal = _stored_value(raw[name], values, held, repeats, clear_marker)
+        values = raw.column(name)  # in the parser's chunks: every pass here takes them
+        equal = _stored_value(values, held, repeats, clear_marker, ascii=ascii)
         if empty_cells == "clear":
             repeats &= equal
         else:
@@ -105,10 +92,9 @@ def repeats_snapshot(
         given |= equal
         if name == "number":
             usable = repeats & equal
-            whole = usable.copy()
-            whole[usable] = whole_numbers(held.filter(pa.array(usable)))
-            repeats &= whole | ~usable
-            numbers = as_int64(held, whole)
+            whole, keys = whole_number_keys(held.filter(pa.array(usable)))
+            repeats[np.flatnonzero(usable)[~whole]] = False
+            numbers[np.flatnonzero(usable)[whole]] = keys[whole]
         if not repeats.any():
             break
     repeats &= given
@@ -117,31 +103,40 @@ def repeats_snapshot(
     return repeats, positions, numbers
 
 
-def _stored_value(cells: pd.Series, values: pa.Array, held: pa.Array, where: np.ndarray,
-                  clear_marker: str) -> np.ndarray:
+def _stored_value(values: pa.ChunkedArray, held: pa.Array, where: np.ndarray,
+                  clear_marker: str, *, ascii: bool) -> np.ndarray:
     """Rows at ``where`` whose cell, trimmed, is the stored value, a value that is neither
     empty nor the clear marker after the full clean-up."""
-    equal: np.ndarray = where & true_flags(pc.equal(values, held))
+    same = where & true_flags(pc.equal(values, held))
+    # Where the cell is the stored value, the stored value is empty or the marker when the
+    # cell is: one pass over the cells serves both.
+    given = true_flags(pc.not_equal(values, ""))
+    equal: np.ndarray = same & given & true_flags(pc.not_equal(values, clear_marker))
     # Cells with spaces around the stored value, trimmed as normalizing trims them
     # (``clean_text``'s ``str.strip`` is pyarrow's utf8_trim_whitespace).
-    loose = where & ~equal & true_flags(pc.not_equal(values, ""))
+    loose = where & ~same & given
     if loose.any():
         mask = pa.array(loose)
-        same = true_flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), held.filter(mask)))
-        equal[np.flatnonzero(loose)[same]] = True
-    equal &= true_flags(pc.not_equal(held, "")) & true_flags(pc.not_equal(held, clear_marker))
+        stored = held.filter(mask)
+        trimmed_same = (true_flags(pc.equal(pc.utf8_trim_whitespace(values.filter(mask)), stored))
+                        & true_flags(pc.not_equal(stored, ""))
+                        & true_flags(pc.not_equal(stored, clear_marker)))
+        equal[np.flatnonzero(loose)[trimmed_same]] = True
+    if ascii:
+        return equal
     # Beyond ASCII, the clean-up also drops zero-width characters and composes accents: judge
     # those few cells by the clean-up itself.
     odd = equal & ~true_flags(pc.string_is_ascii(values))
     if odd.any():
         positions = np.flatnonzero(odd)
-        cleaned = clean_text(cells.iloc[positions]).fillna("")
+        cells = pd.Series(values.take(pa.array(positions)), dtype="str")
+        cleaned = clean_text(cells).fillna("")
         keep = ((cleaned != "") & (cleaned != clear_marker)).to_numpy(dtype=bool)
         equal[positions[~keep]] = False
     return equal
 
 
-def _empty(values: pa.Array, where: np.ndarray) -> np.ndarray:
+def _empty(values: pa.ChunkedArray, where: np.ndarray) -> np.ndarray:
     """Rows at ``where`` whose cell is empty once trimmed (an empty cell changes nothing)."""
     empty: np.ndarray = where & true_flags(pc.equal(values, ""))
     rest = where & ~empty

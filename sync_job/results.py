@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_job.diff import FIELD_SET_LABELS, field_codes, send_column
+from sync_job.normalize import text_array
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.schema import Verdict
 from sync_job.state import write_table
@@ -157,12 +158,12 @@ def write_results(path: Path, results: pd.DataFrame) -> None:
         values = results[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
             labels = _defused(pa.array(values.cat.categories.to_numpy(dtype=object),
-                                       pa.string()))
+                                       pa.large_string()))
             codes = values.cat.codes.to_numpy()
             columns[column] = labels.take(pa.array(codes, mask=codes < 0))
         else:
             columns[column] = _defused(_plain(pa.array(values.astype("str").fillna(""),
-                                                       pa.string())))
+                                                       pa.large_string())))
     write_table(path, pa.table(columns), bom=True)
 
 
@@ -175,30 +176,33 @@ def _defused(values: pa.Array) -> pa.Array:
     risky = pc.fill_null(pc.match_substring_regex(values, _FORMULA_START), False)
     if not pc.any(risky).as_py():
         return values
-    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
+    text = values.type
+    return pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'", text), values,
+                                                         pa.scalar("", text)), values)
 
 
-def plan_results(changes: pd.DataFrame, raw: pd.DataFrame, sends: pd.DataFrame,
-                 verdict: Verdict, *, dry_run: bool,
+def plan_results(changes: pd.DataFrame, rows: np.ndarray, typed_ids: pa.Array,
+                 sends: pd.DataFrame, verdict: Verdict, *, dry_run: bool,
                  judged: np.ndarray | None = None) -> pd.DataFrame:
     """Every row's results line before anything is sent.
 
-    ``changes``, ``sends`` and ``verdict`` cover the rows of ``raw`` at positions ``judged``
+    ``rows`` and ``typed_ids`` are every input row's number and contactId cell.
+    ``changes``, ``sends`` and ``verdict`` cover the input rows at positions ``judged``
     (every row when None); any other row repeats the snapshot and is ``unchanged`` with its id
     as typed. ``sends`` holds only valid rows' fields. Rows with something to send are
     ``planned`` (dry run) or ``skipped`` until the push says otherwise; the rest are
     ``invalid`` or ``unchanged``. Built from integer codes (categoricals), so a million rows
     cost milliseconds per column; only contactId is a text column of its own.
     """
-    size = len(raw)
+    size = len(rows)
     if judged is None:
         judged = np.arange(size)
     invalid = verdict.invalid.to_numpy(dtype=bool)
     going = sends.any(axis=1).to_numpy()
     status = np.zeros(size, dtype=np.int8)
     status[judged] = np.where(going, 2, np.where(invalid, 1, 0))
-    results = empty_results(raw["row"], _ids(raw[ID_FIELD], changes[ID_FIELD], judged[~invalid],
-                                             np.flatnonzero(~invalid)))
+    results = empty_results(pd.Series(rows), _ids(typed_ids, changes[ID_FIELD], judged[~invalid],
+                                                  np.flatnonzero(~invalid)))
     results["status"] = labelled(status, ["unchanged", "invalid",
                                           "planned" if dry_run else "skipped"])
     fixes, fix_labels = pd.factorize(
@@ -219,15 +223,13 @@ def plan_results(changes: pd.DataFrame, raw: pd.DataFrame, sends: pd.DataFrame,
     return results
 
 
-def _ids(typed: pd.Series, normalized: pd.Series, at: np.ndarray,
+def _ids(typed: pa.Array, normalized: pd.Series, at: np.ndarray,
          taken: np.ndarray) -> pd.Series:
     """contactId as typed, with the ``normalized`` ids at ``taken`` put at the rows ``at``."""
     if len(at) == len(typed):
         return normalized.reset_index(drop=True)
-    own = pa.array(typed, pa.string())
-    own = own.combine_chunks() if isinstance(own, pa.ChunkedArray) else own
-    other = pa.array(normalized, pa.string())
-    other = other.combine_chunks() if isinstance(other, pa.ChunkedArray) else other
+    own = text_array(typed)
+    other = text_array(normalized)
     index = np.arange(len(typed), dtype=np.int64)
     index[at] = len(typed) + taken
     return pd.Series(pa.concat_arrays([own, other]).take(pa.array(index)), dtype="str")

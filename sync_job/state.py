@@ -10,6 +10,7 @@ new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -33,10 +34,14 @@ def read_snapshot(path: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                            engine="pyarrow")
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        # Every column as text in one contiguous chunk, so the plan's arrow passes over the
+        # pandas columns copy nothing (large_string is what backs a pandas ``str`` column).
+        table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(_header(path), pa.large_string()),
+            strings_can_be_null=False, quoted_strings_can_be_null=False)).combine_chunks()
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise SnapshotError(f"{path}: cannot read the snapshot ({exc})") from None
+    frame: pd.DataFrame = table.to_pandas()
     missing = [name for name in ALL_FIELDS if name not in frame.columns]
     if missing:
         raise SnapshotError(
@@ -44,6 +49,12 @@ def read_snapshot(path: Path) -> pd.DataFrame | None:
             f"{','.join(ALL_FIELDS)}"
         )
     return frame[list(ALL_FIELDS)].astype("str").fillna("")
+
+
+def _header(path: Path) -> list[str]:
+    """The snapshot's column names (its first record)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def merge_confirmed(

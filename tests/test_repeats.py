@@ -106,7 +106,7 @@ def _repeating(tmp_path: Path, rows: list[list[str]], empty_cells: str = "unchan
     write_csv(tmp_path / "changes.csv", [list(header), *rows])
     snapshot = read_snapshot(tmp_path / "snapshot.csv")
     assert snapshot is not None
-    raw = read_input(tmp_path / "changes.csv").frame.reset_index(drop=True)
+    raw = read_input(tmp_path / "changes.csv").cells
     repeats, _, _ = repeats_snapshot(raw, snapshot, ContactIndex(*normalize_ids(
         snapshot["contactId"])), clear_marker="<clear>", empty_cells=empty_cells)
     return [bool(flag) for flag in repeats]
