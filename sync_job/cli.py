@@ -13,16 +13,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sync_job import __version__
 from sync_job.config import load_config
-from sync_job.errors import StartupError
+from sync_job.errors import EXIT_CANNOT_START, StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
-from sync_job.pipeline import EXIT_CANNOT_START, RunReport, run_sync
 from sync_job.progress import progress_for
-from sync_job.results import STATUSES
+from sync_job.reader import read_soon
 from sync_job.stopping import StopRequest, stop_on_signals
+
+if TYPE_CHECKING:
+    from sync_job.pipeline import RunReport
 
 EXIT_INTERNAL_ERROR = 70
 
@@ -150,6 +152,8 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def format_summary(report: RunReport) -> str:
     """The end-of-run summary: counts per status, elapsed time, results path."""
+    from sync_job.results import STATUSES
+
     title = "dry run finished" if report.dry_run else "run finished"
     lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code}"]
     if report.aborted_reason:
@@ -185,8 +189,14 @@ def _run(args: argparse.Namespace) -> int:
     }
     config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
     _use_jemalloc()
+    # The file is read while pandas and the rest of the job are imported (a third of a
+    # second); run_sync raises what reading found, in its turn.
+    reading = read_soon(config)
+    from sync_job.pipeline import run_sync
+
     with stop_on_signals(StopRequest()) as stop:
-        report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet))
+        report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet),
+                          reading=reading)
     print(format_summary(report), flush=True)
     return report.exit_code
 

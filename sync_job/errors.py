@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+EXIT_CANNOT_START = 2
+"""The exit code of every :class:`StartupError`."""
+
 
 class SyncJobError(Exception):
     """Base of every error sync-job raises on purpose."""

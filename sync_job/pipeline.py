@@ -29,6 +29,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync_job import errors
 from sync_job.brake import brake_reason
 from sync_job.config import Config
 from sync_job.diff import ContactIndex, changed_fields, send_column
@@ -47,7 +49,7 @@ from sync_job.journal import Journal, describe_runs, fold, journal_path_for, rea
 from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot, text_array
 from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.ratelimit import full_jitter
-from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, ReadOptions, read_input
+from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, read_soon
 from sync_job.repeats import key_groups, repeats_snapshot, shared_keys
 from sync_job.results import (
     count_statuses,
@@ -71,7 +73,7 @@ log = logging.getLogger("sync_job")
 
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
-EXIT_CANNOT_START = 2
+EXIT_CANNOT_START = errors.EXIT_CANNOT_START
 EXIT_ABORTED = 3
 EXIT_BRAKED = 4
 
@@ -151,8 +153,13 @@ def run_sync(
     jitter: Callable[[float], float] = full_jitter,
     stop: threading.Event | None = None,
     progress: ProgressFactory | None = None,
+    reading: Future[InputTable] | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says. Raises StartupError before anything is sent or written.
+
+    ``reading``: the changes file, already being read (:func:`~sync_job.reader.read_soon`),
+    so the command can read it while the rest of the job is still being imported; its
+    errors are raised here, in their turn.
 
     ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate (tests inject them;
     the default sleep wakes up early when ``stop`` is set). ``stop`` set from another thread or
@@ -180,9 +187,7 @@ def run_sync(
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
     preload()  # the validator's imports, while the files are read
-    table = read_input(config.input.path, ReadOptions(
-        encoding=config.input.encoding, delimiter=config.input.delimiter,
-        sheet=config.input.sheet, columns=config.input.columns))
+    table = (reading or read_soon(config)).result()
     log.info("reading %s (%s)", config.input.path.name, table.details)
 
     report = RunReport(counts={}, exit_code=EXIT_OK, results_path=config.results.path,
