@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_job.diff import FIELD_SET_LABELS, field_codes, send_column
-from sync_job.normalize import text_array
+from sync_job.normalize import text_array, true_flags
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.schema import Verdict
 from sync_job.state import write_table
@@ -41,14 +41,22 @@ _FORMULA_START = r"^[=+\-@\t\r]"
 _PLAIN_JSON = r'[^"\\\x00-\x1f]*'
 
 
-def json_string(values: pd.Series) -> pd.Series:
-    """Each value as a JSON string literal, vectorized for the common plain case."""
-    plain = values.str.fullmatch(_PLAIN_JSON, na=False)
-    quoted = '"' + values + '"'
-    if not plain.all():
-        odd = ~plain
-        quoted = quoted.mask(odd, values[odd].map(lambda v: json.dumps(v, ensure_ascii=False)))
-    return quoted
+def _json_strings(values: pa.Array) -> pa.Array:
+    """Each value (no nulls) as a JSON string literal, as ``json.dumps(value,
+    ensure_ascii=False)`` writes it: a value with nothing to escape in one pass, the rest
+    by ``json.dumps`` itself."""
+    text = values.type
+    quoted = pc.binary_join_element_wise(pa.scalar('"', text), values, pa.scalar('"', text),
+                                         pa.scalar("", text))
+    odd = true_flags(pc.invert(pc.match_substring_regex(values, f"^{_PLAIN_JSON}$")))
+    if not odd.any():
+        return quoted
+    at = np.flatnonzero(odd)
+    exact = [json.dumps(value, ensure_ascii=False) for value in values.take(at).to_pylist()]
+    spliced = pa.concat_arrays([quoted, pa.array(exact, text)])
+    index = np.arange(len(values), dtype=np.int64)
+    index[at] = len(values) + np.arange(len(at))
+    return spliced.take(pa.array(index))
 
 
 def spread(size: int, where: np.ndarray, values: pa.Array | pa.ChunkedArray,
@@ -63,24 +71,26 @@ def spread(size: int, where: np.ndarray, values: pa.Array | pa.ChunkedArray,
     return pd.Series(pool.take(pa.array(index)), dtype="str")
 
 
-def payload_json(changes: pd.DataFrame, sends: pd.DataFrame) -> pd.Series:
-    """The exact JSON body of each row (``{"names": "…", "email": ""}``); "" where none.
+def payload_json(changes: pd.DataFrame, sends: pd.DataFrame) -> pa.Array:
+    """The exact JSON body (``{"names": "…", "email": ""}``) of each row that sends something,
+    in order.
 
     Matches ``json.dumps(payload, ensure_ascii=False)`` of the row's :func:`payload_dicts`
-    entry, the body the push sends. Only rows that send something are built.
+    entry, the body the push sends. Built in pyarrow, no Python string per row.
     """
     going = sends.any(axis=1).to_numpy()
+    text = pa.large_string()
     members = []
     for name in VALUE_FIELDS:
         mark = sends[send_column(name)].to_numpy()[going]
-        values = changes[name][going].reset_index(drop=True)
-        member = (f'"{name}": ' + json_string(values)).where(mark)
-        members.append(pa.array(member, pa.large_string()))
-    text = pa.large_string()
+        values = pc.fill_null(text_array(changes[name]), "").filter(pa.array(going))
+        member = pc.binary_join_element_wise(pa.scalar(f'"{name}": ', text),
+                                             _json_strings(values), pa.scalar("", text))
+        members.append(pc.if_else(pa.array(mark), member, pa.scalar(None, text)))
     joined = pc.binary_join_element_wise(*members, pa.scalar(", ", text), null_handling="skip")
-    body = pc.binary_join_element_wise(pa.scalar("{", text), joined, pa.scalar("}", text),
-                                       pa.scalar("", text))
-    return spread(len(changes), going, body)
+    body: pa.Array = pc.binary_join_element_wise(pa.scalar("{", text), joined,
+                                                 pa.scalar("}", text), pa.scalar("", text))
+    return body
 
 
 def payload_dicts(changes: pd.DataFrame, sends: pd.DataFrame,
@@ -160,7 +170,10 @@ def write_results(path: Path, results: pd.DataFrame) -> None:
             labels = _defused(pa.array(values.cat.categories.to_numpy(dtype=object),
                                        pa.large_string()))
             codes = values.cat.codes.to_numpy()
-            columns[column] = labels.take(pa.array(codes, mask=codes < 0))
+            if len(labels) == 1 and not (codes < 0).any():  # one text on every row
+                columns[column] = pa.repeat(labels[0], len(codes))
+            else:
+                columns[column] = labels.take(pa.array(codes, mask=codes < 0))
         else:
             columns[column] = _defused(_plain(pa.array(values.astype("str").fillna(""),
                                                        pa.large_string())))
@@ -217,8 +230,9 @@ def plan_results(changes: pd.DataFrame, rows: np.ndarray, typed_ids: pa.Array,
     codes = np.zeros(size, dtype=np.int64)
     codes[judged] = field_codes(sends)
     results["fields_sent"] = labelled(codes, FIELD_SET_LABELS)
-    payload = payload_json(changes, sends).to_numpy(dtype=object)
-    results["payload"] = _spread_labels(size, judged, payload, going)
+    sending = np.zeros(size, dtype=bool)
+    sending[judged[going]] = True
+    results["payload"] = spread(size, sending, payload_json(changes, sends))
     results["attempts"] = labelled(np.zeros(size, dtype=np.int8), ["0"])
     return results
 
