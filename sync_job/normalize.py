@@ -11,6 +11,7 @@ Normalizing twice gives the same result as normalizing once.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
@@ -76,25 +77,41 @@ def as_int64(values: pa.Array | pa.ChunkedArray, where: np.ndarray) -> np.ndarra
     return out
 
 
-_LIMIT = 10**18  # CONTACT_ID allows at most 18 digits
+_POWERS_OF_TEN = 10 ** np.arange(19, dtype=np.int64)  # 1 … 10**18: CONTACT_ID's 18 digits
 
 
 def whole_number_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(:func:`whole_numbers` of ``values``, their int64 keys: 0 elsewhere).
 
     When every value parses as an integer (the ids of a big export do), the pattern is
-    checked by parsing and printing the numbers back, which is several times cheaper than the
-    regex: a value is a whole number exactly when it is its own canonical spelling.
+    checked without a regex: a parsed value is a whole number as typed exactly when it is
+    positive, below 10**18 and spelled with as many bytes as it has digits (no sign, no
+    leading zero, nothing around it).
     """
     try:
-        parsed = pc.cast(values, pa.int64())
+        parsed = pc.cast(values, pa.int64()) if not values.null_count else None
     except pa.ArrowInvalid:
+        parsed = None
+    if parsed is None:
         where = whole_numbers(values)
         return where, as_int64(values, where)
     keys = np.asarray(parsed, dtype=np.int64)
-    where = ((keys > 0) & (keys < _LIMIT)
-             & true_flags(pc.equal(pc.cast(parsed, values.type), values)))
+    digits = np.searchsorted(_POWERS_OF_TEN, keys, side="right")
+    spelled = np.asarray(pc.binary_length(values), dtype=np.int64)
+    where = (keys > 0) & (keys < _POWERS_OF_TEN[-1]) & (spelled == digits)
     return where, np.where(where, keys, 0)
+
+
+def may_hold(values: pa.Array | pa.ChunkedArray, pattern: re.Pattern[bytes]) -> bool:
+    """Whether any value may hold a byte ``pattern`` finds: one scan of the arrays' character
+    data, which covers every value (and, in a slice, perhaps some more). False means none
+    does, so a per-value check can be skipped."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        data = chunk.buffers()[2] if len(chunk) else None
+        if data is not None and pattern.search(memoryview(data)) is not None:
+            return True
+    return False
 
 
 def clean_text(values: pd.Series) -> pd.Series:

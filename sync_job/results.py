@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_job.diff import FIELD_SET_LABELS, field_codes, send_column
-from sync_job.normalize import text_array, true_flags
+from sync_job.normalize import may_hold, text_array, true_flags
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.schema import Verdict
 from sync_job.state import write_table
@@ -39,6 +40,8 @@ STATUSES: tuple[str, ...] = ("updated", "unchanged", "invalid", "failed", "skipp
 _FORMULA_START = r"^[=+\-@\t\r]"
 # JSON strings that need no escaping (no quote, backslash or control character).
 _PLAIN_JSON = r'[^"\\\x00-\x1f]*'
+_JSON_ESCAPED = re.compile(rb'["\\\x00-\x1f]')
+_FORMULA_BYTES = re.compile(rb"[=+\-@\t\r]")
 
 
 def _json_strings(values: pa.Array) -> pa.Array:
@@ -48,6 +51,8 @@ def _json_strings(values: pa.Array) -> pa.Array:
     text = values.type
     quoted = pc.binary_join_element_wise(pa.scalar('"', text), values, pa.scalar('"', text),
                                          pa.scalar("", text))
+    if not may_hold(values, _JSON_ESCAPED):
+        return quoted
     odd = true_flags(pc.invert(pc.match_substring_regex(values, f"^{_PLAIN_JSON}$")))
     if not odd.any():
         return quoted
@@ -186,6 +191,8 @@ def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _defused(values: pa.Array) -> pa.Array:
     """:func:`defuse_formulas` of a pyarrow text array."""
+    if not may_hold(values, _FORMULA_BYTES):  # ids and numbers: no such character anywhere
+        return values
     risky = pc.fill_null(pc.match_substring_regex(values, _FORMULA_START), False)
     if not pc.any(risky).as_py():
         return values

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+
+import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_job.diff import changed_fields, send_column
-from sync_job.normalize import normalize_snapshot
+from sync_job.diff import ContactIndex, changed_fields, send_column
+from sync_job.normalize import CONTACT_ID, may_hold, normalize_snapshot, whole_number_keys
 from sync_job.reader import VALUE_FIELDS
+from sync_job.results import payload_dicts, payload_json
 from sync_job.schema import (
     email_problem,
     phone_problem,
@@ -71,3 +77,73 @@ def test_possible_phone_numbers_agrees_with_phonenumbers(values: list[str]) -> N
     distinct = list(dict.fromkeys(values))
     assert possible_phone_numbers(distinct).tolist() == [
         phone_problem(value, "possible") is None for value in distinct]
+
+
+ID_TEXT = st.one_of(
+    st.sampled_from(["1", "0", "00", "007", "+5", "-5", " 5", "5 ", "1e3", "12.0", "٣",
+                     "999999999999999999", "1000000000000000000", "9223372036854775807",
+                     "9223372036854775808", "", "abc"]),
+    st.integers(min_value=-10, max_value=10**19).map(str),
+    st.text(alphabet="0123456789+- ", max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ID_TEXT, max_size=12))
+def test_whole_number_keys_agree_with_the_pattern(values: list[str]) -> None:
+    array = pa.array(values, pa.large_string())
+    where, keys = whole_number_keys(array)
+    expected = [re.fullmatch(CONTACT_ID, value) is not None for value in values]
+    assert where.tolist() == expected
+    assert keys.tolist() == [int(v) if ok else 0 for v, ok in zip(values, expected, strict=True)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=60), max_size=30),
+       st.lists(st.integers(min_value=-5, max_value=70), max_size=30),
+       st.sampled_from([0, 10**12, 2**62]), st.integers(min_value=1, max_value=10**6))
+def test_contact_index_finds_the_last_row_of_each_id(known: list[int], wanted: list[int],
+                                                     base: int, spread: int) -> None:
+    # small spreads give the direct table, large ones the hash index
+    ids = [str(base + spread * n) for n in known]
+    asked = [str(base + spread * n) if n >= 0 else str(-n) + "x" for n in wanted]
+    last = {contact: row for row, contact in enumerate(ids)}
+    found = ContactIndex(pd.Series(ids, dtype="str")).positions(pd.Series(asked, dtype="str"))
+    assert found.tolist() == [last.get(contact, -1) for contact in asked]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=8), min_size=1, max_size=10), st.integers(0, 9),
+       st.integers(0, 9))
+def test_may_hold_never_misses_a_value(values: list[str], start: int, length: int) -> None:
+    # in a slice, too, where the buffer holds more than the values
+    array = pa.array(values, pa.large_string()).slice(start, length)
+    pattern = re.compile(rb'["\\\x00-\x1f=]')
+    if any(pattern.search(value.encode()) for value in array.to_pylist()):
+        assert may_hold(array, pattern)
+    if not may_hold(array, pattern):
+        assert not any(pattern.search(value.encode()) for value in array.to_pylist())
+
+
+JSON_TEXT = st.one_of(st.text(max_size=10), st.sampled_from(['a"b', "a\\b", "tab\tx", "é", ""]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(JSON_TEXT, JSON_TEXT, JSON_TEXT, st.integers(0, 7)), max_size=10))
+def test_payload_json_is_what_json_dumps_writes(rows: list[tuple[str, str, str, int]]) -> None:
+    changes = pd.DataFrame([row[:3] for row in rows], columns=list(VALUE_FIELDS), dtype="str")
+    sends = pd.DataFrame({send_column(name): [bool(row[3] >> bit & 1) for row in rows]
+                          for bit, name in enumerate(VALUE_FIELDS)}, dtype=bool)
+    going = sends.any(axis=1).to_numpy()
+    bodies = payload_json(changes, sends).to_pylist()
+    expected = [json.dumps(payload, ensure_ascii=False) for payload, sent in zip(
+        payload_dicts(changes, sends, np.arange(len(rows))), going, strict=True) if sent]
+    assert bodies == expected
+
+
+def test_whole_number_keys_when_every_value_parses() -> None:
+    # every value parses as an int64, so the answer comes from the parsed numbers alone
+    values = ["007", "+5", "-5", "5", "0", "999999999999999999", "1000000000000000000"]
+    where, keys = whole_number_keys(pa.array(values, pa.large_string()))
+    assert where.tolist() == [False, False, False, True, False, True, False]
+    assert keys.tolist() == [0, 0, 0, 5, 0, 999999999999999999, 0]
