@@ -96,9 +96,11 @@ def whole_number_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, n
         where = whole_numbers(values)
         return where, as_int64(values, where)
     keys = np.asarray(parsed, dtype=np.int64)
-    digits = np.searchsorted(_POWERS_OF_TEN, keys, side="right")
-    spelled = np.asarray(pc.binary_length(values), dtype=np.int64)
-    where = (keys > 0) & (keys < _POWERS_OF_TEN[-1]) & (spelled == digits)
+    # n bytes (1 to 18) spell a whole number as typed when it lies in [10**(n-1), 10**n).
+    length = np.asarray(pc.binary_length(values), dtype=np.int64)
+    spelled = np.clip(length, 1, 18)
+    where = ((length <= 18) & (keys >= _POWERS_OF_TEN[spelled - 1])
+             & (keys < _POWERS_OF_TEN[spelled]))
     return where, np.where(where, keys, 0)
 
 

@@ -32,6 +32,7 @@ reported, as it would not be sent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,6 +42,7 @@ import pyarrow.compute as pc
 
 from sync_job.diff import ContactIndex
 from sync_job.normalize import (
+    CONTACT_ID,
     as_int64,
     clean_text,
     text_array,
@@ -81,9 +83,15 @@ def repeats_snapshot(
     take = pa.array(np.where(repeats, positions, 0))
     given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
     for name in present:
-        held = text_array(snapshot[name]).take(take)
         values = raw.column(name)  # in the parser's chunks: every pass here takes them
-        equal = _stored_value(values, held, repeats, clear_marker, ascii=ascii)
+        stored = text_array(snapshot[name])
+        if name == "number" and not re.fullmatch(CONTACT_ID, clear_marker):
+            equal, keys = _same_number(values, stored, positions, repeats, clear_marker,
+                                       ascii=ascii)
+        else:
+            equal = _stored_value(values, stored.take(take), repeats, clear_marker, ascii=ascii)
+            keys = (np.zeros(size, dtype=np.int64) if name != "number"
+                    else _stored_numbers(stored, positions, equal))
         if empty_cells == "clear":
             repeats &= equal
         else:
@@ -91,16 +99,49 @@ def repeats_snapshot(
             repeats &= equal | empty
         given |= equal
         if name == "number":
-            usable = repeats & equal
-            whole, keys = whole_number_keys(held.filter(pa.array(usable)))
-            repeats[np.flatnonzero(usable)[~whole]] = False
-            numbers[np.flatnonzero(usable)[whole]] = keys[whole]
+            repeats &= ~equal | (keys > 0)  # a stored number that is not whole: judge the row
+            numbers = np.where(equal, keys, 0)
         if not repeats.any():
             break
     repeats &= given
     numbers[~repeats] = 0
     positions[~repeats] = -1
     return repeats, positions, numbers
+
+
+def _same_number(values: pa.ChunkedArray, stored: pa.Array, positions: np.ndarray,
+                 where: np.ndarray, clear_marker: str, *,
+                 ascii: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_stored_value` of the number column, and :func:`_stored_numbers` of the rows it
+    finds.
+
+    A cell that is a whole number as typed (nearly every cell of a big file) holds the stored
+    value exactly when the stored value is that same whole number, as both are spelled one way
+    only: such rows compare as int64s, with no text taken from the snapshot (the marker is
+    not a whole number here). Only the other cells are compared as text.
+    """
+    equal = np.zeros(len(where), dtype=bool)
+    cell_whole, cell_keys = whole_number_keys(values)
+    stored_whole, stored_keys = whole_number_keys(stored)
+    stored_keys[~stored_whole] = 0  # no whole number is 0
+    at = np.flatnonzero(where & cell_whole)
+    equal[at] = cell_keys[at] == stored_keys[positions[at]]
+    rest = np.flatnonzero(where & ~cell_whole)
+    if len(rest):
+        held = stored.take(pa.array(positions[rest]))
+        equal[rest] = _stored_value(values.take(pa.array(rest)), held,
+                                    np.ones(len(rest), dtype=bool), clear_marker, ascii=ascii)
+    return equal, np.where(equal, stored_keys[np.maximum(positions, 0)], 0)
+
+
+def _stored_numbers(stored: pa.Array, positions: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The stored number of the rows at ``where`` as an int64 key when it is a whole number as
+    typed; 0 elsewhere."""
+    keys = np.zeros(len(where), dtype=np.int64)
+    at = np.flatnonzero(where)
+    whole, found = whole_number_keys(stored.take(pa.array(positions[at])))
+    keys[at[whole]] = found[whole]
+    return keys
 
 
 def _stored_value(values: pa.ChunkedArray, held: pa.Array, where: np.ndarray,

@@ -143,7 +143,8 @@ def test_payload_json_is_what_json_dumps_writes(rows: list[tuple[str, str, str, 
 
 def test_whole_number_keys_when_every_value_parses() -> None:
     # every value parses as an int64, so the answer comes from the parsed numbers alone
-    values = ["007", "+5", "-5", "5", "0", "999999999999999999", "1000000000000000000"]
+    values = ["007", "+5", "-5", "5", "0", "999999999999999999", "1000000000000000000",
+              "0123456789012345678", "+12345678901234567"]
     where, keys = whole_number_keys(pa.array(values, pa.large_string()))
-    assert where.tolist() == [False, False, False, True, False, True, False]
-    assert keys.tolist() == [0, 0, 0, 5, 0, 999999999999999999, 0]
+    assert where.tolist() == [False, False, False, True, False, True, False, False, False]
+    assert keys.tolist() == [0, 0, 0, 5, 0, 999999999999999999, 0, 0, 0]
