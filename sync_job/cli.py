@@ -19,8 +19,8 @@ from sync_job import __version__
 from sync_job.config import load_config
 from sync_job.errors import EXIT_CANNOT_START, StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
+from sync_job.prefetch import read_soon
 from sync_job.progress import progress_for
-from sync_job.reader import read_soon
 from sync_job.stopping import StopRequest, stop_on_signals
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
     _use_jemalloc()
-    # The file is read while pandas and the rest of the job are imported (a third of a
+    # The files are read while pandas and the rest of the job are imported (a third of a
     # second); run_sync raises what reading found, in its turn.
     reading = read_soon(config)
     from sync_job.pipeline import run_sync

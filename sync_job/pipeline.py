@@ -47,9 +47,10 @@ from sync_job.diff import ContactIndex, changed_fields, send_column
 from sync_job.errors import ConfigError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
 from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot, text_array
+from sync_job.prefetch import Reading, read_soon
 from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.ratelimit import full_jitter
-from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable, read_soon
+from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable
 from sync_job.repeats import key_groups, repeats_snapshot, shared_keys
 from sync_job.results import (
     count_statuses,
@@ -61,7 +62,13 @@ from sync_job.results import (
 )
 from sync_job.runlock import RunLock, lock_path_for
 from sync_job.schema import preload, validate
-from sync_job.state import empty_snapshot, merge_confirmed, read_snapshot, write_snapshot
+from sync_job.state import (
+    empty_snapshot,
+    merge_confirmed,
+    read_snapshot_table,
+    snapshot_frame,
+    write_snapshot,
+)
 from sync_job.stopping import exit_code_of
 from sync_job.summary import RunFacts, build_summary, write_summary
 
@@ -153,13 +160,13 @@ def run_sync(
     jitter: Callable[[float], float] = full_jitter,
     stop: threading.Event | None = None,
     progress: ProgressFactory | None = None,
-    reading: Future[InputTable] | None = None,
+    reading: Reading | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says. Raises StartupError before anything is sent or written.
 
-    ``reading``: the changes file, already being read (:func:`~sync_job.reader.read_soon`),
-    so the command can read it while the rest of the job is still being imported; its
-    errors are raised here, in their turn.
+    ``reading``: the files, already being read (:func:`~sync_job.prefetch.read_soon`), so the
+    command can read them while the rest of the job is still being imported; their errors are
+    raised here, in their turn.
 
     ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate (tests inject them;
     the default sleep wakes up early when ``stop`` is set). ``stop`` set from another thread or
@@ -187,7 +194,8 @@ def run_sync(
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
     preload()  # the validator's imports, while the files are read
-    table = (reading or read_soon(config)).result()
+    reading = reading or read_soon(config)
+    table = reading.changes.result()
     log.info("reading %s (%s)", config.input.path.name, table.details)
 
     report = RunReport(counts={}, exit_code=EXIT_OK, results_path=config.results.path,
@@ -204,7 +212,7 @@ def run_sync(
         _prepare_folder(config.results.summary_path, "summary")
         log.info("run %s started%s", run_id, " (dry run)" if config.dry_run else "",
                  extra={"run_id": run_id})
-        snapshot_raw = _read_snapshot(config, report)
+        snapshot_raw = _read_snapshot(config, report, reading.snapshot)
         if not config.dry_run:
             journal = held.enter_context(Journal(journal_path_for(config.snapshot.path)))
         snapshot_raw = _fold_journal(snapshot_raw, config, journal, report)
@@ -266,9 +274,11 @@ def run_sync(
     return report
 
 
-def _read_snapshot(config: Config, report: RunReport) -> pd.DataFrame:
+def _read_snapshot(config: Config, report: RunReport,
+                   early: Future[pa.Table | None] | None) -> pd.DataFrame:
     path = config.snapshot.path
-    snapshot = read_snapshot(path)
+    table = early.result() if early is not None else read_snapshot_table(path)
+    snapshot = None if table is None else snapshot_frame(table)
     if snapshot is None:
         report.warnings.append(
             f"no snapshot at {path}: starting from an empty one, so every field given is sent"

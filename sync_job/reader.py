@@ -17,9 +17,8 @@ import functools
 import hashlib
 import io
 import re
-import threading
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +35,6 @@ from sync_job.workbook import read_sheet
 if TYPE_CHECKING:  # pandas is imported where the frame is made: reading needs only pyarrow
     import pandas as pd
 
-    from sync_job.config import Config
 
 ID_FIELD = "contactId"
 VALUE_FIELDS: tuple[str, ...] = ("names", "number", "email")
@@ -240,24 +238,6 @@ class ReadOptions:
 
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
-
-
-def read_soon(config: Config) -> Future[InputTable]:
-    """Start reading ``config``'s changes file on a thread of its own; the future holds the
-    table or the :class:`InputFileError`. This module imports no pandas, so the command reads
-    the file (pyarrow's parser runs without the GIL) while pandas and the rest load."""
-    options = ReadOptions(encoding=config.input.encoding, delimiter=config.input.delimiter,
-                          sheet=config.input.sheet, columns=config.input.columns)
-    future: Future[InputTable] = Future()
-
-    def read() -> None:
-        try:
-            future.set_result(read_input(config.input.path, options))
-        except BaseException as exc:  # handed to whoever waits for the table
-            future.set_exception(exc)
-
-    threading.Thread(target=read, name="sync-job-read", daemon=True).start()
-    return future
 
 
 def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:

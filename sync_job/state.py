@@ -15,22 +15,39 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import SnapshotError
 from sync_job.reader import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
 
+if TYPE_CHECKING:  # imported where used: a dry run reads the snapshot while pandas loads
+    import pandas as pd
+
 
 def empty_snapshot() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({name: pd.Series(dtype="str") for name in ALL_FIELDS})
 
 
 def read_snapshot(path: Path) -> pd.DataFrame | None:
     """The snapshot as text columns ("" for no value); None when the file does not exist."""
+    table = read_snapshot_table(path)
+    return None if table is None else snapshot_frame(table)
+
+
+def snapshot_frame(table: pa.Table) -> pd.DataFrame:
+    """:func:`read_snapshot_table`'s table as the frame :func:`read_snapshot` gives."""
+    frame: pd.DataFrame = table.to_pandas()
+    return frame.astype("str").fillna("")
+
+
+def read_snapshot_table(path: Path) -> pa.Table | None:
+    """The snapshot's columns contactId, names, number, email as text, with pyarrow alone;
+    None when the file does not exist."""
     if not path.exists():
         return None
     try:
@@ -41,14 +58,13 @@ def read_snapshot(path: Path) -> pd.DataFrame | None:
             strings_can_be_null=False, quoted_strings_can_be_null=False)).combine_chunks()
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise SnapshotError(f"{path}: cannot read the snapshot ({exc})") from None
-    frame: pd.DataFrame = table.to_pandas()
-    missing = [name for name in ALL_FIELDS if name not in frame.columns]
+    missing = [name for name in ALL_FIELDS if name not in table.column_names]
     if missing:
         raise SnapshotError(
             f"{path}: the snapshot lacks column(s) {', '.join(missing)}; expected the header "
             f"{','.join(ALL_FIELDS)}"
         )
-    return frame[list(ALL_FIELDS)].astype("str").fillna("")
+    return table.select(list(ALL_FIELDS))
 
 
 def _header(path: Path) -> list[str]:
@@ -65,6 +81,8 @@ def merge_confirmed(
     ``confirmed`` maps contactId → fields (normally all of names, number, email; a field left
     out keeps its snapshot value). Existing contacts keep their place; new ones are appended.
     """
+    import pandas as pd
+
     if not confirmed:
         return snapshot
     update = pd.DataFrame.from_dict(dict(confirmed), orient="index", columns=list(VALUE_FIELDS))
