@@ -207,5 +207,16 @@ def shared_keys(groups: Sequence[tuple[np.ndarray, np.ndarray]], size: int) -> n
     shared = np.zeros(size, dtype=bool)
     for where, values in groups:
         if where.sum() > 1:
-            shared[where] = pd.Series(values[where]).duplicated(keep=False).to_numpy()
+            shared[where] = _repeated(values[where])
     return shared
+
+
+def _repeated(keys: np.ndarray) -> np.ndarray:
+    """Which keys occur more than once. int64 keys are sorted (numpy sorts a million in
+    milliseconds) and the few repeated ones looked up; text keys are hashed by pandas."""
+    if keys.dtype == object:
+        repeated: np.ndarray = pd.Series(keys).duplicated(keep=False).to_numpy()
+        return repeated
+    ordered = np.sort(keys)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    return np.isin(keys, twice) if len(twice) else np.zeros(len(keys), dtype=bool)

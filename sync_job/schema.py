@@ -116,7 +116,8 @@ def valid_email_addresses(addresses: pd.Series) -> pd.Series:
     enough; only the domain needs email-validator, once per distinct domain. Any other address
     goes to email-validator whole, once per distinct value.
     """
-    distinct = addresses.dropna().unique()
+    codes, uniques = pd.factorize(addresses)  # -1: missing, taken as valid
+    distinct = uniques.to_numpy(dtype=object)
     parts = pc.extract_regex(pyarrow.array(distinct, pyarrow.string()), _SIMPLE_ADDRESS)
     local = parts.field("local").to_pandas()
     domain = parts.field("domain").to_pandas()
@@ -126,8 +127,7 @@ def valid_email_addresses(addresses: pd.Series) -> pd.Series:
     verdict = np.zeros(len(distinct), dtype=bool)
     verdict[simple] = (local[simple].str.len() + 1 + longest[simple]) <= _MAX_ADDRESS_BYTES
     verdict[~simple] = [email_problem(value) is None for value in distinct[~simple]]
-    judged = pd.Series(verdict, index=distinct)
-    return addresses.map(judged).fillna(True).astype(bool)
+    return pd.Series(np.append(verdict, True)[codes], index=addresses.index)
 
 
 _POSSIBLE_REASONS = {  # names of phonenumbers.ValidationResult members
@@ -349,9 +349,8 @@ def build_schema(
                   & values.str.fullmatch(PHONE_DIGITS, na=False))
         verdict = pd.Series(True, index=values.index)
         if phone_check == "possible" and judged.any():
-            distinct = values[judged].unique()
-            answers = pd.Series(possible_phone_numbers(distinct), index=distinct)
-            verdict[judged] = values[judged].map(answers).astype(bool)
+            codes, distinct = pd.factorize(values[judged])
+            verdict[judged] = possible_phone_numbers(distinct.to_numpy(dtype=object))[codes]
         elif phone_check != "format" and judged.any():
             verdict[judged] = _valid_per_distinct(
                 values[judged], lambda v: phone_problem(v, phone_check) is None)
