@@ -44,20 +44,21 @@ _JSON_ESCAPED = re.compile(rb'["\\\x00-\x1f]')
 _FORMULA_BYTES = re.compile(rb"[=+\-@\t\r]")
 
 
-def _json_strings(values: pa.Array) -> pa.Array:
-    """Each value (no nulls) as a JSON string literal, as ``json.dumps(value,
+def _json_strings(values: pa.Array, prefix: str = "") -> pa.Array:
+    """``prefix`` and each value (no nulls) as a JSON string literal, as ``json.dumps(value,
     ensure_ascii=False)`` writes it: a value with nothing to escape in one pass, the rest
     by ``json.dumps`` itself."""
     text = values.type
-    quoted = pc.binary_join_element_wise(pa.scalar('"', text), values, pa.scalar('"', text),
-                                         pa.scalar("", text))
+    quoted = pc.binary_join_element_wise(pa.scalar(f'{prefix}"', text), values,
+                                         pa.scalar('"', text), pa.scalar("", text))
     if not may_hold(values, _JSON_ESCAPED):
         return quoted
     odd = true_flags(pc.invert(pc.match_substring_regex(values, f"^{_PLAIN_JSON}$")))
     if not odd.any():
         return quoted
     at = np.flatnonzero(odd)
-    exact = [json.dumps(value, ensure_ascii=False) for value in values.take(at).to_pylist()]
+    exact = [prefix + json.dumps(value, ensure_ascii=False)
+             for value in values.take(at).to_pylist()]
     spliced = pa.concat_arrays([quoted, pa.array(exact, text)])
     index = np.arange(len(values), dtype=np.int64)
     index[at] = len(values) + np.arange(len(at))
@@ -84,14 +85,16 @@ def payload_json(changes: pd.DataFrame, sends: pd.DataFrame) -> pa.Array:
     entry, the body the push sends. Built in pyarrow, no Python string per row.
     """
     going = sends.any(axis=1).to_numpy()
+    going_at = np.flatnonzero(going)
     text = pa.large_string()
     members = []
     for name in VALUE_FIELDS:
+        # Each field's member is made only on the rows that send it, then laid out over the
+        # rows that send anything, null where this field is not sent.
         mark = sends[send_column(name)].to_numpy()[going]
-        values = pc.fill_null(text_array(changes[name]), "").filter(pa.array(going))
-        member = pc.binary_join_element_wise(pa.scalar(f'"{name}": ', text),
-                                             _json_strings(values), pa.scalar("", text))
-        members.append(pc.if_else(pa.array(mark), member, pa.scalar(None, text)))
+        values = pc.fill_null(text_array(changes[name]).take(pa.array(going_at[mark])), "")
+        member = _json_strings(values, prefix=f'"{name}": ')
+        members.append(member.take(pa.array(np.cumsum(mark) - 1, mask=~mark)))
     joined = pc.binary_join_element_wise(*members, pa.scalar(", ", text), null_handling="skip")
     body: pa.Array = pc.binary_join_element_wise(pa.scalar("{", text), joined,
                                                  pa.scalar("}", text), pa.scalar("", text))
@@ -180,8 +183,9 @@ def write_results(path: Path, results: pd.DataFrame) -> None:
             else:
                 columns[column] = labels.take(pa.array(codes, mask=codes < 0))
         else:
-            columns[column] = _defused(_plain(pa.array(values.astype("str").fillna(""),
-                                                       pa.large_string())))
+            text = _plain(pa.array(values.astype("str").fillna(""), pa.large_string()))
+            # A payload is a JSON object or empty: it never starts like a formula.
+            columns[column] = text if column == "payload" else _defused(text)
     write_table(path, pa.table(columns), bom=True)
 
 
