@@ -101,21 +101,32 @@ def merge_confirmed(
 
 
 @contextlib.contextmanager
-def atomic_binary_writer(path: Path) -> Iterator[IO[bytes]]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A new, empty temporary file beside ``path`` to write; when the block ends without an
+    error it is flushed to disk and renamed over ``path``, else removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield Path(temp_name)
+        fd = os.open(temp_name, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
     _fsync_folder(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_binary_writer(path: Path) -> Iterator[IO[bytes]]:
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
+    with atomic_path(path) as temp, temp.open("wb") as handle:
+        yield handle
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -133,10 +144,11 @@ def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
 
     pyarrow's "needed" quoting still quotes every text cell; any CSV reader takes that.
     """
-    with atomic_binary_writer(path) as handle:
+    # pyarrow's own file, not a Python one: no Python call per written batch.
+    with atomic_path(path) as temp, pa.OSFile(str(temp), "wb") as sink:
         if bom:
-            handle.write("\ufeff".encode())
-        pa_csv.write_csv(table, handle, write_options=pa_csv.WriteOptions(quoting_style="needed"))
+            sink.write("\ufeff".encode())
+        pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(quoting_style="needed"))
 
 
 def write_snapshot(path: Path, snapshot: pd.DataFrame) -> None:
