@@ -246,3 +246,25 @@ def test_the_token_never_leaves_the_request_header(workspace: Workspace,
             assert secret not in done.stdout and secret not in done.stderr
         for path in files:
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_startup_errors_keep_their_order_though_files_are_read_early(
+        workspace: Workspace, sim: Simulator) -> None:
+    # The command starts reading the files while it imports the rest of the job; what reading
+    # finds is still reported in the order the checks run: token, input file, snapshot.
+    workspace.changes.write_text("names\nAnn\n", encoding="utf-8")  # no contactId column
+    workspace.snapshot.write_text("id,who\n1,2\n", encoding="utf-8")  # not a snapshot
+    workspace.config()
+    config = str(workspace.root / "config.yaml")
+    no_token = sync_job("run", "--config", config, cwd=workspace.root, token=None)
+    assert no_token.returncode == 2
+    assert "HUDUMA_API_TOKEN" in no_token.stderr and "contactId" not in no_token.stderr
+    live = sync_job("run", "--config", config, cwd=workspace.root)
+    assert live.returncode == 2 and "no contactId column" in live.stderr
+    dry = sync_job("run", "--config", config, "--dry-run", cwd=workspace.root)
+    assert dry.returncode == 2 and "no contactId column" in dry.stderr
+    workspace.write_changes(MIXED_ROWS)
+    for flags in ((), ("--dry-run",)):
+        broken = sync_job("run", "--config", config, *flags, cwd=workspace.root)
+        assert broken.returncode == 2 and "lacks column" in broken.stderr, broken.stderr
+    assert sim.requests == [] and not workspace.results.exists()

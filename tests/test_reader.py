@@ -432,3 +432,36 @@ def test_read_problems_reach_validation(tmp_path: Path) -> None:
     assert verdict.invalid.tolist() == [False, True, True]
     assert verdict.errors.iat[1].startswith("row: the row has 4 cells but the header has 3")
     assert verdict.errors.iat[2].startswith("row: the row has 4 cells but the header has 3")
+
+
+def _long_file(tail: bytes) -> bytes:
+    """A header and over 2**19 bytes of ASCII rows (more than the reader decodes to sniff),
+    then ``tail``."""
+    rows = b"".join(b"%d,Name %d,2557120%05d,\n" % (1000 + n, n, n) for n in range(20_000))
+    assert len(rows) > 1 << 19
+    return b"contactId,names,number,email\n" + rows + tail
+
+
+def test_a_late_cp1252_byte_makes_the_whole_file_cp1252(tmp_path: Path) -> None:
+    # Only the start is decoded for sniffing; pyarrow refuses the later byte that is not UTF-8,
+    # and the file is then read whole as cp1252, as a file with an early such byte is.
+    path = tmp_path / "late.csv"
+    path.write_bytes(_long_file(b"99999,Jos\xe9,,\n"))
+    table = read_input(path)
+    assert table.details.startswith("cp1252")
+    assert table.frame["names"].iloc[-1] == "José"
+    assert len(table.frame) == 20_001 and not table.ascii
+
+
+def test_a_character_across_the_sniffing_cut_is_read_whole(tmp_path: Path) -> None:
+    header = b"contactId,names,number,email\n"
+    cut = 1 << 19
+    # the first name is long enough that its last character, 3 bytes, straddles the cut
+    first = b"1," + b"x" * (cut - len(header) - 3) + "\u2013".encode() + b",,\n"
+    path = tmp_path / "cut.csv"
+    path.write_bytes(header + first + _long_file(b"")[len(header):])
+    assert path.read_bytes()[cut - 1:cut + 2].decode() == "\u2013"
+    table = read_input(path)
+    assert table.details.startswith("utf-8")
+    assert table.frame["names"].iloc[0].endswith("x\u2013")
+    assert len(table.frame) == 20_001
