@@ -193,7 +193,7 @@ def run_sync(
                 f"the API token is missing: set the environment variable "
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
-    preload()  # the validator's imports, while the files are read
+    preload()  # the validator's imports, on a thread, while the files are read and planned
     reading = reading or read_soon(config)
     table = reading.changes.result()
     log.info("reading %s (%s)", config.input.path.name, table.details)
