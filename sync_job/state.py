@@ -53,9 +53,16 @@ def read_snapshot_table(path: Path) -> pa.Table | None:
     try:
         # Every column as text in one contiguous chunk, so the plan's arrow passes over the
         # pandas columns copy nothing (large_string is what backs a pandas ``str`` column).
-        table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(_header(path), pa.large_string()),
-            strings_can_be_null=False, quoted_strings_can_be_null=False)).combine_chunks()
+        # The job quotes every cell it writes and a stored name may hold a line break, so the
+        # parser must not cut the file into blocks at just any line break: with pyarrow's
+        # default it misreads such a file silently.
+        table = pa_csv.read_csv(
+            path,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(_header(path), pa.large_string()),
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        ).combine_chunks()
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise SnapshotError(f"{path}: cannot read the snapshot ({exc})") from None
     missing = [name for name in ALL_FIELDS if name not in table.column_names]

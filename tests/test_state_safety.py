@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sync_job.brake import ChangeLimit, parse_change_limit
@@ -325,3 +326,23 @@ def test_a_write_that_fails_half_way_leaves_the_old_file_and_no_debris(tmp_path:
         raise OSError("disk full")
     assert target.read_bytes() == b"old, whole\n"
     assert [p.name for p in tmp_path.iterdir()] == ["snapshot.csv"]
+
+
+def test_a_snapshot_with_line_breaks_in_names_is_read_whole(tmp_path: Path) -> None:
+    # The job quotes every cell of the snapshot it writes, and a name may hold a line break.
+    # In a file of several megabytes, pyarrow's reader splits the text into blocks; it must
+    # not split them at a line break inside a quoted name.
+    from sync_job.state import read_snapshot, write_snapshot
+
+    names = [f"Line {n} " + "x" * 60 + ("\r\nsecond, \"line\"" if n % 3 else "") for n in
+             range(40_000)]
+    frame = pd.DataFrame({"contactId": [str(1000 + n) for n in range(40_000)], "names": names,
+                          "number": [str(255712000000 + n) for n in range(40_000)],
+                          "email": [f"u{n}@example.com" for n in range(40_000)]}, dtype="str")
+    path = tmp_path / "snapshot.csv"
+    write_snapshot(path, frame)
+    assert path.stat().st_size > 3 << 20
+    read = read_snapshot(path)
+    assert read is not None
+    assert read["names"].tolist() == names
+    assert read["contactId"].tolist() == frame["contactId"].tolist()
