@@ -89,11 +89,10 @@ class _NumberLookup:
         if high - low < 4 * len(keys) + 1024 and len(rows) < 2**31:
             table = np.full(high - low + 1, -1, dtype=np.int32)
             slots = keys - low
-            if (np.bincount(slots, minlength=len(table)) > 1).any():
+            table[slots] = rows
+            if np.count_nonzero(table >= 0) < len(slots):  # an id on several rows
                 # For a repeated id the last row counts, and the last row is the largest.
                 np.maximum.at(table, slots, rows.astype(np.int32))
-            else:
-                table[slots] = rows
             return cls(low, table, None, None)
         index = pd.Index(keys)
         last = ~index.duplicated(keep="last")

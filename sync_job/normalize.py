@@ -77,16 +77,13 @@ def as_int64(values: pa.Array | pa.ChunkedArray, where: np.ndarray) -> np.ndarra
     return out
 
 
-_POWERS_OF_TEN = 10 ** np.arange(19, dtype=np.int64)  # 1 … 10**18: CONTACT_ID's 18 digits
-
-
 def whole_number_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(:func:`whole_numbers` of ``values``, their int64 keys: 0 elsewhere).
 
-    When every value parses as an integer (the ids of a big export do), the pattern is
-    checked without a regex: a parsed value is a whole number as typed exactly when it is
-    positive, below 10**18 and spelled with as many bytes as it has digits (no sign, no
-    leading zero, nothing around it).
+    When every value parses as an int64 (the ids of a big export do), the pattern is checked
+    without the full regex: pyarrow's parser takes only an optional sign and digits (or
+    ``0x`` hex), so a parsed value is a whole number as typed exactly when its first
+    character is 1 to 9 and it has at most 18 characters.
     """
     try:
         parsed = pc.cast(values, pa.int64()) if not values.null_count else None
@@ -95,13 +92,9 @@ def whole_number_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, n
     if parsed is None:
         where = whole_numbers(values)
         return where, as_int64(values, where)
-    keys = np.asarray(parsed, dtype=np.int64)
-    # n bytes (1 to 18) spell a whole number as typed when it lies in [10**(n-1), 10**n).
-    length = np.asarray(pc.binary_length(values), dtype=np.int64)
-    spelled = np.clip(length, 1, 18)
-    where = ((length <= 18) & (keys >= _POWERS_OF_TEN[spelled - 1])
-             & (keys < _POWERS_OF_TEN[spelled]))
-    return where, np.where(where, keys, 0)
+    where = true_flags(pc.and_(pc.match_substring_regex(values, "^[1-9]"),
+                               pc.less_equal(pc.binary_length(values), 18)))
+    return where, np.where(where, np.asarray(parsed, dtype=np.int64), 0)
 
 
 def may_hold(values: pa.Array | pa.ChunkedArray, pattern: re.Pattern[bytes]) -> bool:

@@ -369,8 +369,8 @@ def _plan(
     wanted[positions[positions >= 0]] = True
     held = np.flatnonzero(wanted)  # sorted, each once
     snapshot = normalize_snapshot(snapshot_raw.iloc[held].reset_index(drop=True))
-    sends = changed_fields(changes, snapshot,
-                           np.where(positions >= 0, np.searchsorted(held, positions), -1))
+    rank = np.cumsum(wanted) - 1  # a snapshot row's place among the rows held
+    sends = changed_fields(changes, snapshot, np.where(positions >= 0, rank[positions], -1))
     verdict = validate(
         changes, raw_judged, table.headers,
         going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
