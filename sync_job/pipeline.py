@@ -369,8 +369,10 @@ def _plan(
     wanted[positions[positions >= 0]] = True
     held = np.flatnonzero(wanted)  # sorted, each once
     snapshot = normalize_snapshot(snapshot_raw.iloc[held].reset_index(drop=True))
-    rank = np.cumsum(wanted) - 1  # a snapshot row's place among the rows held
-    sends = changed_fields(changes, snapshot, np.where(positions >= 0, rank[positions], -1))
+    found = positions >= 0
+    at = np.full(len(positions), -1, dtype=np.int64)
+    at[found] = (np.cumsum(wanted) - 1)[positions[found]]  # its place among the rows held
+    sends = changed_fields(changes, snapshot, at)
     verdict = validate(
         changes, raw_judged, table.headers,
         going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
