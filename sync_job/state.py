@@ -71,6 +71,12 @@ def read_snapshot_table(path: Path) -> pa.Table | None:
             f"{path}: the snapshot lacks column(s) {', '.join(missing)}; expected the header "
             f"{','.join(ALL_FIELDS)}"
         )
+    repeated = [name for name in ALL_FIELDS if table.column_names.count(name) > 1]
+    if repeated:
+        raise SnapshotError(
+            f"{path}: the snapshot has more than one {', '.join(repeated)} column; expected "
+            f"the header {','.join(ALL_FIELDS)}"
+        )
     return table.select(list(ALL_FIELDS))
 
 

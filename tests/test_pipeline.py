@@ -263,6 +263,16 @@ def test_broken_snapshot_stops_before_anything_happens(workspace: Workspace, sim
     assert sim.requests == [] and not workspace.results.exists()
 
 
+def test_a_snapshot_with_a_repeated_column_stops_before_anything_happens(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
+    workspace.write_changes(MIXED_ROWS)
+    workspace.snapshot.write_text("contactId,names,number,email,names\n1,a,2557,e,b\n",
+                                  encoding="utf-8")
+    with pytest.raises(SnapshotError, match="more than one names column"):
+        run_sync(workspace.config(), environ=env)
+    assert sim.requests == [] and not workspace.results.exists()
+
+
 def test_plain_http_to_another_host_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
     ws = Workspace(tmp_path, "http://sms-api.huduma.cloud/api/v3")
     ws.write_changes(MIXED_ROWS)
