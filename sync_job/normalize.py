@@ -217,8 +217,8 @@ def normalize_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]
     cleaned = normalize_contact_id(clean_text(values[odd]).fillna(""))
     whole = done.copy()
     whole[odd] = fullmatch_flags(text_array(cleaned), WHOLE_KEY)
-    keys = as_int64(text_array(values.mask(odd, cleaned)), whole)
-    return values.mask(odd, cleaned), whole, keys
+    normalized = values.mask(odd, cleaned)
+    return normalized, whole, as_int64(text_array(normalized), whole)
 
 
 def normalize_snapshot(frame: pd.DataFrame) -> pd.DataFrame:

@@ -43,12 +43,10 @@ import pyarrow.compute as pc
 from sync_job.diff import ContactIndex
 from sync_job.normalize import (
     CONTACT_ID,
-    as_int64,
     clean_text,
     text_array,
     true_flags,
     whole_number_keys,
-    whole_numbers,
 )
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
 
@@ -122,8 +120,7 @@ def _same_number(values: pa.ChunkedArray, stored: pa.Array, positions: np.ndarra
     """
     equal = np.zeros(len(where), dtype=bool)
     cell_whole, cell_keys = whole_number_keys(values)
-    stored_whole, stored_keys = whole_number_keys(stored)
-    stored_keys[~stored_whole] = 0  # no whole number is 0
+    _, stored_keys = whole_number_keys(stored)  # 0 where not a whole number, which none is
     at = np.flatnonzero(where & cell_whole)
     equal[at] = cell_keys[at] == stored_keys[positions[at]]
     rest = np.flatnonzero(where & ~cell_whole)
@@ -192,9 +189,10 @@ def key_groups(values: pa.Array, usable: np.ndarray) -> list[tuple[np.ndarray, n
     """Keys of the ``usable`` rows for :func:`shared_keys`: whole numbers as int64, the rest
     as text. Two keys are equal exactly when their texts are: a whole number has no leading
     zero, so its int64 spells it one way only, and no text key is a whole number."""
-    whole = usable & whole_numbers(values)
+    whole, keys = whole_number_keys(values)
+    whole = whole & usable
     text = usable & ~whole
-    groups = [(whole, as_int64(values, whole))]
+    groups = [(whole, keys)]
     if text.any():
         texts = np.empty(len(values), dtype=object)
         texts[text] = values.filter(pa.array(text)).to_pylist()

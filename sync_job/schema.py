@@ -20,7 +20,6 @@ shares it with.
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -161,15 +160,16 @@ def phone_problem(digits: str, check: str) -> str | None:
     return None
 
 
-def _phone_metadata_prefix(country_code: int) -> re.Pattern[str] | None:
-    """The national prefix parse() may strip after ``country_code``, compiled; None if none."""
+def _phone_metadata_prefix(country_code: int) -> str | None:
+    """The pattern of the national prefix parse() may strip after ``country_code`` (matched
+    at the start of the national number); None if none."""
     import phonenumbers
 
     region = phonenumbers.region_code_for_country_code(country_code)
     metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code,
                                                                                region)
     pattern = metadata.national_prefix_for_parsing if metadata is not None else None
-    return re.compile(pattern) if pattern else None
+    return pattern or None
 
 
 def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -218,7 +218,7 @@ def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
             national = pc.utf8_slice_codeunits(digits.take(pyarrow.array(members)),
                                                len(str(country)))
             stripped = np.asarray(pc.fill_null(pc.match_substring_regex(
-                national, f"^(?:{pattern.pattern})"), False), dtype=bool)
+                national, f"^(?:{pattern})"), False), dtype=bool)
             by_length[members[stripped]] = False
         whole[chosen[~by_length]] = True
         if by_length.any():
