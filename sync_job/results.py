@@ -59,10 +59,16 @@ def _json_strings(values: pa.Array, prefix: str = "") -> pa.Array:
     at = np.flatnonzero(odd)
     exact = [prefix + json.dumps(value, ensure_ascii=False)
              for value in values.take(at).to_pylist()]
-    spliced = pa.concat_arrays([quoted, pa.array(exact, text)])
-    index = np.arange(len(values), dtype=np.int64)
-    index[at] = len(values) + np.arange(len(at))
-    return spliced.take(pa.array(index))
+    return _put(quoted, at, pa.array(exact, text))
+
+
+def _put(base: pa.Array, at: np.ndarray, values: pa.Array,
+         picked: np.ndarray | None = None) -> pa.Array:
+    """``base`` with the rows ``at`` replaced by ``values`` (by ``values[picked]`` when
+    given), in one take over both arrays."""
+    index = np.arange(len(base), dtype=np.int64)
+    index[at] = len(base) + (np.arange(len(at)) if picked is None else picked)
+    return pa.concat_arrays([base, values]).take(pa.array(index))
 
 
 def spread(size: int, where: np.ndarray, values: pa.Array | pa.ChunkedArray,
@@ -253,11 +259,7 @@ def _ids(typed: pa.Array, normalized: pd.Series, at: np.ndarray,
     """contactId as typed, with the ``normalized`` ids at ``taken`` put at the rows ``at``."""
     if len(at) == len(typed):
         return normalized.reset_index(drop=True)
-    own = text_array(typed)
-    other = text_array(normalized)
-    index = np.arange(len(typed), dtype=np.int64)
-    index[at] = len(typed) + taken
-    return pd.Series(pa.concat_arrays([own, other]).take(pa.array(index)), dtype="str")
+    return pd.Series(_put(text_array(typed), at, text_array(normalized), taken), dtype="str")
 
 
 def _spread_labels(size: int, judged: np.ndarray, values: np.ndarray,
