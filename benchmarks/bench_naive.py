@@ -16,7 +16,7 @@ import time
 import requests
 from common import (
     DATA,
-    TOKEN,
+    HEADERS,
     Outcome,
     frame_of,
     job_env,
@@ -30,14 +30,12 @@ LATENCY_MS = 5
 
 
 def naive_loop(base_url: str, rows: list[dict[str, str]]) -> float:
-    headers = {"X-Huduma": f"Bearer {TOKEN}", "Content-Type": "application/json",
-               "Accept": "application/json"}
     started = time.perf_counter()
     with requests.Session() as session:
         for row in rows:
             body = {"names": row["names"], "number": row["number"], "email": row["email"]}
             response = session.put(f"{base_url}/contacts/{row['contactId']}",
-                                   data=json.dumps(body), headers=headers, timeout=(5, 30))
+                                   data=json.dumps(body), headers=HEADERS, timeout=(5, 30))
             assert response.status_code == 200, response.text
     return time.perf_counter() - started
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from common import (
     DATA,
+    HEADERS,
     TOKEN,
     Outcome,
     frame_of,
@@ -38,8 +39,6 @@ CONCURRENCY = 16
 def bare_client(base_url: str, bodies: list[tuple[str, bytes]]) -> float:
     """Seconds for 16 threads to PUT every body: requests and nothing else."""
     local = threading.local()
-    headers = {"X-Huduma": f"Bearer {TOKEN}", "Content-Type": "application/json",
-               "Accept": "application/json"}
 
     def put(item: tuple[str, bytes]) -> int:
         session = getattr(local, "session", None)
@@ -48,7 +47,7 @@ def bare_client(base_url: str, bodies: list[tuple[str, bytes]]) -> float:
             session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
         contact_id, body = item
         response = session.put(f"{base_url}/contacts/{contact_id}", data=body,
-                               headers=headers, timeout=(5, 30))
+                               headers=HEADERS, timeout=(5, 30))
         return response.status_code
 
     started = time.perf_counter()

@@ -24,6 +24,9 @@ import pyarrow.csv as pa_csv
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / ".data"
 TOKEN = "bench-token-for-the-simulator"
+# What the baselines send with every PUT, as the API page asks and the job sends.
+HEADERS = {"X-Huduma": f"Bearer {TOKEN}", "Content-Type": "application/json",
+           "Accept": "application/json"}
 SEED = 20240604
 
 FIRST_NAMES = np.array([
