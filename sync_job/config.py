@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sync_job.brake import ChangeLimit, parse_change_limit
 from sync_job.errors import ConfigError
 
@@ -231,6 +229,8 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # only a run with a config file needs it
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

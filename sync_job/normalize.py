@@ -81,9 +81,9 @@ def whole_number_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, n
     """(:func:`whole_numbers` of ``values``, their int64 keys: 0 elsewhere).
 
     When every value parses as an int64 (the ids of a big export do), the pattern is checked
-    without the full regex: pyarrow's parser takes only an optional sign and digits (or
-    ``0x`` hex), so a parsed value is a whole number as typed exactly when its first
-    character is 1 to 9 and it has at most 18 characters.
+    without a regex: pyarrow's parser takes only an optional minus sign and digits (or ``0x``
+    hex), so a parsed value is a whole number as typed exactly when it is positive, its
+    first character is not ``0`` and it has at most 18 characters.
     """
     try:
         parsed = pc.cast(values, pa.int64()) if not values.null_count else None
@@ -92,9 +92,10 @@ def whole_number_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, n
     if parsed is None:
         where = whole_numbers(values)
         return where, as_int64(values, where)
-    where = true_flags(pc.and_(pc.match_substring_regex(values, "^[1-9]"),
-                               pc.less_equal(pc.binary_length(values), 18)))
-    return where, np.where(where, np.asarray(parsed, dtype=np.int64), 0)
+    keys = np.asarray(parsed, dtype=np.int64)
+    where = (keys > 0) & ~true_flags(pc.or_(pc.starts_with(values, "0"),
+                                            pc.greater(pc.binary_length(values), 18)))
+    return where, np.where(where, keys, 0)
 
 
 def may_hold(values: pa.Array | pa.ChunkedArray, pattern: re.Pattern[bytes]) -> bool:

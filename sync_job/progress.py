@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from typing import IO, Protocol
 
-from tqdm import tqdm
-
 log = logging.getLogger("sync_job")
 
 
@@ -76,6 +74,8 @@ class BarProgress:
     updated=795, failed=5]``."""
 
     def __init__(self, total: int, stream: IO[str]) -> None:
+        from tqdm import tqdm  # only a terminal needs it: a cron run starts sooner without it
+
         self._tally = _Tally(total)
         # A terminal that reports no size (script, some CI ptys) gets no bar at all from tqdm:
         # give it a usual one.

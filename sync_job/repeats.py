@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def repeats_snapshot(
     read; ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the
     number (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are
     for the duplicate checks over every row. Everything here is a pass of pyarrow or numpy
-    over whole columns: no pandas copy of the rows is made.
+    over whole columns, one thread per column: no pandas copy of the rows is made.
     """
     size = raw.num_rows
     repeats, id_keys = whole_number_keys(raw.column(ID_FIELD))
@@ -79,28 +80,34 @@ def repeats_snapshot(
     if not repeats.any() or not present:
         return np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64), numbers
     take = pa.array(np.where(repeats, positions, 0))
-    given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
-    for name in present:
-        values = raw.column(name)  # in the parser's chunks: every pass here takes them
-        stored = text_array(snapshot[name])
-        if name == "number" and not re.fullmatch(CONTACT_ID, clear_marker):
+    number_by_value = not re.fullmatch(CONTACT_ID, clear_marker)
+    held = {name: text_array(snapshot[name]) for name in present}
+
+    def test(name: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(cells that are the stored value, empty cells or None if that counts for nothing,
+        the stored number where the cell is it)."""
+        values, stored = raw.column(name), held[name]
+        if name == "number" and number_by_value:
             equal, keys = _same_number(values, stored, positions, repeats, clear_marker,
                                        ascii=ascii)
         else:
             equal = _stored_value(values, stored.take(take), repeats, clear_marker, ascii=ascii)
             keys = (np.zeros(size, dtype=np.int64) if name != "number"
                     else _stored_numbers(stored, positions, equal))
-        if empty_cells == "clear":
-            repeats &= equal
-        else:
-            empty = _empty(values, repeats & ~equal)
-            repeats &= equal | empty
+        empty = None if empty_cells == "clear" else _empty(values, repeats & ~equal)
+        return equal, empty, keys
+
+    # The columns are compared side by side: the work is pyarrow's and numpy's, which run
+    # without the GIL, so a second core shares it.
+    with ThreadPoolExecutor(len(present), thread_name_prefix="sync-job-repeats") as pool:
+        tests = list(pool.map(test, present))
+    given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
+    for name, (equal, empty, keys) in zip(present, tests, strict=True):
+        repeats &= equal if empty is None else (equal | empty)
         given |= equal
         if name == "number":
             repeats &= ~equal | (keys > 0)  # a stored number that is not whole: judge the row
             numbers = np.where(equal, keys, 0)
-        if not repeats.any():
-            break
     repeats &= given
     numbers[~repeats] = 0
     positions[~repeats] = -1

@@ -83,8 +83,10 @@ def test_possible_phone_numbers_agrees_with_phonenumbers(values: list[str]) -> N
 ID_TEXT = st.one_of(
     st.sampled_from(["1", "0", "00", "007", "+5", "-5", " 5", "5 ", "1e3", "12.0", "٣", "0x1f",
                      "999999999999999999", "1000000000000000000", "9223372036854775807",
-                     "9223372036854775808", "", "abc"]),
+                     "9223372036854775808", "", "abc", "0xFFFFF", "0X1F", "-0"]),
     st.integers(min_value=-10, max_value=10**19).map(str),
+    # hex that pyarrow parses, some as long as its value's decimal digits (0xFFFFF: 1048575)
+    st.integers(min_value=0, max_value=2**40).map(lambda n: f"0x{n:X}"),
     st.text(alphabet="0123456789+- ", max_size=20),
 )
 
