@@ -32,9 +32,9 @@ reported, as it would not be sent.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,7 @@ from sync_job.normalize import (
     whole_number_keys,
 )
 from sync_job.reader import ID_FIELD, VALUE_FIELDS
+from sync_job.sidebyside import side_by_side
 
 
 def repeats_snapshot(
@@ -68,7 +69,7 @@ def repeats_snapshot(
     read; ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the
     number (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are
     for the duplicate checks over every row. Everything here is a pass of pyarrow or numpy
-    over whole columns, one thread per column: no pandas copy of the rows is made.
+    over whole columns, the columns side by side: no pandas copy of the rows is made.
     """
     size = raw.num_rows
     repeats, id_keys = whole_number_keys(raw.column(ID_FIELD))
@@ -97,12 +98,9 @@ def repeats_snapshot(
         empty = None if empty_cells == "clear" else _empty(values, repeats & ~equal)
         return equal, empty, keys
 
-    # The columns are compared side by side: the work is pyarrow's and numpy's, which run
-    # without the GIL, so a second core shares it.
-    with ThreadPoolExecutor(len(present), thread_name_prefix="sync-job-repeats") as pool:
-        tests = list(pool.map(test, present))
+    tests = side_by_side({name: functools.partial(test, name) for name in present})
     given = np.zeros(size, dtype=bool)  # at least one value equals the stored one
-    for name, (equal, empty, keys) in zip(present, tests, strict=True):
+    for name, (equal, empty, keys) in tests.items():
         repeats &= equal if empty is None else (equal | empty)
         given |= equal
         if name == "number":
