@@ -46,7 +46,13 @@ from sync_job.config import Config
 from sync_job.diff import ContactIndex, changed_fields, send_column
 from sync_job.errors import ConfigError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
-from sync_job.normalize import normalize_changes, normalize_ids, normalize_snapshot, text_array
+from sync_job.normalize import (
+    normalize_changes,
+    normalize_ids,
+    normalize_snapshot,
+    text_array,
+    whole_number_keys,
+)
 from sync_job.prefetch import Reading, read_soon
 from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.ratelimit import full_jitter
@@ -55,6 +61,7 @@ from sync_job.repeats import key_groups, repeats_snapshot, shared_keys
 from sync_job.results import (
     count_statuses,
     payload_dicts,
+    payload_json,
     plan_results,
     set_rows,
     set_where,
@@ -62,6 +69,7 @@ from sync_job.results import (
 )
 from sync_job.runlock import RunLock, lock_path_for
 from sync_job.schema import preload, validate
+from sync_job.sidebyside import both
 from sync_job.state import (
     empty_snapshot,
     merge_confirmed,
@@ -334,9 +342,12 @@ def _plan(
     size = cells.num_rows
     options = {"clear_marker": config.input.clear_marker,
                "empty_cells": config.input.empty_cells}
-    contacts = ContactIndex(*normalize_ids(snapshot_raw[ID_FIELD]))
+    # The snapshot's index and the file's ids as numbers: two passes, side by side.
+    contacts, id_keys = both(lambda: ContactIndex(*normalize_ids(snapshot_raw[ID_FIELD])),
+                             lambda: whole_number_keys(cells.column(ID_FIELD)))
     repeats, held_at, number_keys = (
-        repeats_snapshot(cells, snapshot_raw, contacts, ascii=table.ascii, **options)
+        repeats_snapshot(cells, snapshot_raw, contacts, ascii=table.ascii, id_keys=id_keys,
+                         **options)
         if skip_repeats
         else (np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64),
               np.zeros(size, dtype=np.int64)))
@@ -373,16 +384,21 @@ def _plan(
     at = np.full(len(positions), -1, dtype=np.int64)
     at[found] = (np.cumsum(wanted) - 1)[positions[found]]  # its place among the rows held
     sends = changed_fields(changes, snapshot, at)
-    verdict = validate(
-        changes, raw_judged, table.headers,
-        going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
-        read_problems=table.problems,
-        phone_check=config.input.phone_check,
+    # The request bodies are made (in pyarrow, without the GIL) while pandera validates;
+    # those of rows found invalid are dropped after.
+    verdict, bodies = both(
+        lambda: validate(
+            changes, raw_judged, table.headers,
+            going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
+            read_problems=table.problems,
+            phone_check=config.input.phone_check,
+        ),
+        lambda: (sends.any(axis=1).to_numpy(), payload_json(changes, sends)),
     )
     sends = sends & (~verdict.invalid).to_numpy()[:, np.newaxis]
 
     results = plan_results(changes, rows, text_array(cells.column(ID_FIELD)), sends, verdict,
-                           dry_run=config.dry_run, judged=judged)
+                           dry_run=config.dry_run, judged=judged, bodies=bodies)
     marks = np.zeros(size, dtype=bool)
     marks[judged] = sends.any(axis=1).to_numpy()
     going = pd.Series(marks)

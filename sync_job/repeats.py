@@ -61,6 +61,7 @@ def repeats_snapshot(
     clear_marker: str,
     empty_cells: str,
     ascii: bool = False,
+    id_keys: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(which rows of ``raw`` repeat the snapshot, their snapshot row, their number).
 
@@ -68,13 +69,15 @@ def repeats_snapshot(
     known to be ASCII, as :attr:`InputTable.ascii` tells); ``snapshot`` the snapshot as
     read; ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the
     number (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are
-    for the duplicate checks over every row. Everything here is a pass of pyarrow or numpy
+    for the duplicate checks over every row. ``id_keys``: :func:`whole_number_keys` of the
+    contactId column, when the caller has it already. Everything here is a pass of pyarrow or numpy
     over whole columns, the columns side by side: no pandas copy of the rows is made.
     """
     size = raw.num_rows
-    repeats, id_keys = whole_number_keys(raw.column(ID_FIELD))
+    repeats, keys = id_keys or whole_number_keys(raw.column(ID_FIELD))
+    repeats = repeats.copy()
     positions = np.full(size, -1, dtype=np.int64)
-    positions[repeats] = contacts.positions_of_numbers(id_keys[repeats])
+    positions[repeats] = contacts.positions_of_numbers(keys[repeats])
     repeats &= positions >= 0
     numbers = np.zeros(size, dtype=np.int64)
     present = [name for name in VALUE_FIELDS if name in raw.column_names]

@@ -213,7 +213,8 @@ def _defused(values: pa.Array) -> pa.Array:
 
 def plan_results(changes: pd.DataFrame, rows: np.ndarray, typed_ids: pa.Array,
                  sends: pd.DataFrame, verdict: Verdict, *, dry_run: bool,
-                 judged: np.ndarray | None = None) -> pd.DataFrame:
+                 judged: np.ndarray | None = None,
+                 bodies: tuple[np.ndarray, pa.Array] | None = None) -> pd.DataFrame:
     """Every row's results line before anything is sent.
 
     ``rows`` and ``typed_ids`` are every input row's number and contactId cell.
@@ -223,6 +224,10 @@ def plan_results(changes: pd.DataFrame, rows: np.ndarray, typed_ids: pa.Array,
     ``planned`` (dry run) or ``skipped`` until the push says otherwise; the rest are
     ``invalid`` or ``unchanged``. Built from integer codes (categoricals), so a million rows
     cost milliseconds per column; only contactId is a text column of its own.
+
+    ``bodies``, when the caller made them already (while validating): (which judged rows
+    had something to send before validation, :func:`payload_json` of those rows). Only
+    the bodies of the rows still sending are used.
     """
     size = len(rows)
     if judged is None:
@@ -249,7 +254,12 @@ def plan_results(changes: pd.DataFrame, rows: np.ndarray, typed_ids: pa.Array,
     results["fields_sent"] = labelled(codes, FIELD_SET_LABELS)
     sending = np.zeros(size, dtype=bool)
     sending[judged[going]] = True
-    results["payload"] = spread(size, sending, payload_json(changes, sends))
+    if bodies is None:
+        body = payload_json(changes, sends)
+    else:
+        had, made = bodies
+        body = made.filter(pa.array(going[had]))
+    results["payload"] = spread(size, sending, body)
     results["attempts"] = labelled(np.zeros(size, dtype=np.int8), ["0"])
     return results
 

@@ -14,6 +14,8 @@ from typing import TypeVar
 
 K = TypeVar("K")
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 def side_by_side(work: Mapping[K, Callable[[], T]]) -> dict[K, T]:
@@ -31,3 +33,13 @@ def side_by_side(work: Mapping[K, Callable[[], T]]) -> dict[K, T]:
     for key, future in later:
         results[key] = future.result()
     return results
+
+
+def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """``(first(), second())``, the second on a thread of its own while the first runs here;
+    an exception of either is raised once both have finished (the first's before the
+    second's)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="sync-job-side") as pool:
+        later = pool.submit(second)
+        result = first()
+    return result, later.result()

@@ -14,6 +14,7 @@ import csv
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -22,7 +23,6 @@ import pyarrow.csv as pa_csv
 
 from sync_job.errors import SnapshotError
 from sync_job.reader import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
-from sync_job.sidebyside import side_by_side
 
 if TYPE_CHECKING:  # imported where used: a dry run reads the snapshot while pandas loads
     import pandas as pd
@@ -153,39 +153,37 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-# Below this many rows one pass is as quick as two.
-_HALVES_FROM = 100_000
+# A big table is formatted in pieces of this many rows.
+_PIECE_ROWS = 32_768
 
 
 def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
     """Write a pyarrow ``table`` as CSV to ``path`` atomically, with pyarrow for speed.
 
-    pyarrow's "needed" quoting still quotes every text cell; any CSV reader takes that. A big
-    table is formatted in two halves side by side (pyarrow's writer runs without the GIL):
-    the first straight into the file, the second into memory, appended after it.
+    pyarrow's "needed" quoting still quotes every text cell; any CSV reader takes that. A table
+    of several pieces is formatted a piece at a time on two threads (pyarrow's writer runs
+    without the GIL) while this thread writes the finished pieces in order: the formatting
+    is shared by two cores and the writing to the file overlaps it.
     """
-    options = pa_csv.WriteOptions(quoting_style="needed")
-    half = table.num_rows // 2 if table.num_rows >= _HALVES_FROM else table.num_rows
+    pieces = range(0, table.num_rows, _PIECE_ROWS)
 
-    def second_half() -> pa.Buffer | None:
-        if half == table.num_rows:
-            return None
+    def formatted(start: int) -> pa.Buffer:
         sink = pa.BufferOutputStream()
-        pa_csv.write_csv(table.slice(half), sink, write_options=pa_csv.WriteOptions(
-            quoting_style="needed", include_header=False))
+        pa_csv.write_csv(table.slice(start, _PIECE_ROWS), sink, write_options=pa_csv.WriteOptions(
+            quoting_style="needed", include_header=start == 0))
         return sink.getvalue()
 
     # pyarrow's own file, not a Python one: no Python call per written batch.
     with atomic_path(path) as temp, pa.OSFile(str(temp), "wb") as sink:
-
-        def first_half() -> None:
-            if bom:
-                sink.write("\ufeff".encode())
-            pa_csv.write_csv(table.slice(0, half), sink, write_options=options)
-
-        rest = side_by_side({"first": first_half, "second": second_half})["second"]
-        if rest is not None:
-            sink.write(rest)
+        if bom:
+            sink.write("\ufeff".encode())
+        if len(pieces) <= 1:
+            pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(
+                quoting_style="needed"))
+            return
+        with ThreadPoolExecutor(2, thread_name_prefix="sync-job-write") as pool:
+            for piece in pool.map(formatted, pieces):
+                sink.write(piece)
 
 
 def write_snapshot(path: Path, snapshot: pd.DataFrame) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sync_job.sidebyside import side_by_side
+from sync_job.sidebyside import both, side_by_side
 
 
 def test_results_come_back_under_their_keys_in_order() -> None:
@@ -52,3 +52,26 @@ def test_one_or_no_callable_needs_no_thread() -> None:
     assert side_by_side({}) == {}
     assert side_by_side({"only": threading.current_thread}) == {
         "only": threading.current_thread()}
+
+
+def test_both_gives_two_results_of_their_own_types() -> None:
+    caller = threading.current_thread().name
+    number, name = both(lambda: 7, lambda: threading.current_thread().name)
+    assert number == 7
+    assert name != caller
+
+
+def test_both_raises_the_first_exception_after_the_second_finished() -> None:
+    finished = threading.Event()
+
+    def broken() -> int:
+        raise ValueError("snapshot ids")
+
+    def slow() -> str:
+        time.sleep(0.2)
+        finished.set()
+        raise KeyError("not this one")
+
+    with pytest.raises(ValueError, match="snapshot ids"):
+        both(broken, slow)
+    assert finished.is_set()

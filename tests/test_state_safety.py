@@ -348,11 +348,11 @@ def test_a_snapshot_with_line_breaks_in_names_is_read_whole(tmp_path: Path) -> N
     assert read["contactId"].tolist() == frame["contactId"].tolist()
 
 
-@pytest.mark.parametrize("rows", [99_999, 100_000, 100_001])
-def test_a_big_table_written_in_halves_is_the_file_one_pass_writes(tmp_path: Path,
+@pytest.mark.parametrize("rows", [0, 1, 32_767, 32_768, 32_769, 100_001])
+def test_a_big_table_written_in_pieces_is_the_file_one_pass_writes(tmp_path: Path,
                                                                   rows: int) -> None:
-    # From 100,000 rows the second half is formatted on a thread and appended: the bytes must
-    # be those of one pyarrow pass, header once, BOM first, no line lost or doubled at the seam.
+    # A table of more than 32,768 rows is formatted in pieces on threads: the bytes must be
+    # those of one pyarrow pass, header once, BOM first, no line lost or doubled at a seam.
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
