@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import ipaddress
 import logging
 import os
@@ -192,7 +193,11 @@ def _run(args: argparse.Namespace) -> int:
     # The files are read while pandas and the rest of the job are imported (a third of a
     # second); run_sync raises what reading found, in its turn.
     reading = read_soon(config)
-    from sync_job.pipeline import run_sync
+    gc.disable()  # imports make thousands of objects, all kept: no cycles worth a search
+    try:
+        from sync_job.pipeline import run_sync
+    finally:
+        gc.enable()  # run_sync pauses it again, until its push
 
     with stop_on_signals(StopRequest()) as stop:
         report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet),

@@ -305,3 +305,39 @@ def test_snapshot_order_is_kept_and_new_contacts_are_appended(
     assert [r["contactId"] for r in lines] == ["1001", "1002", "1003", "2001"]
     assert lines[3] == {"contactId": "2001", "names": "Newcomer Renamed",
                         "number": "255700000001", "email": ""}
+
+
+def test_the_garbage_collector_is_paused_while_planning_and_runs_during_the_push(
+        workspace: Workspace, sim: Simulator, env: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import sync_job.pipeline as pipeline
+
+    seen: dict[str, bool] = {}
+    real_plan = pipeline._plan
+
+    def plan(*args: object, **kwargs: object) -> object:
+        seen["planning"] = gc.isenabled()
+        return real_plan(*args, **kwargs)  # type: ignore[arg-type]
+
+    def progress(total: int) -> object:
+        seen["pushing"] = gc.isenabled()
+        from sync_job.progress import SilentProgress
+        return SilentProgress()
+
+    monkeypatch.setattr(pipeline, "_plan", plan)
+    workspace.write_changes(MIXED_ROWS[:3])
+    assert gc.isenabled()
+    report = run_sync(workspace.config(), environ=env, progress=progress)  # type: ignore[arg-type]
+    assert report.counts["updated"] == 3
+    assert seen == {"planning": False, "pushing": True}
+    assert gc.isenabled()
+
+    # A caller that paused the collector itself keeps it paused.
+    gc.disable()
+    try:
+        run_sync(workspace.config(dry_run=True), environ=env)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
