@@ -443,7 +443,13 @@ def validate(
         build_schema(going_out, phone_check=phone_check).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as failure:
         cases = failure.failure_cases
-        cases = cases[cases["index"].notna()].drop_duplicates(["check", "index"])
+        # A check that raised (a bug) fails no row by index: pandera reports it without one.
+        # It must stop the run, not pass every row it would have judged.
+        crashed = sorted({str(check) for check in cases["check"][cases["index"].isna()]})
+        if crashed:
+            raise RuntimeError(
+                f"the validation check(s) {', '.join(crashed)} could not run") from None
+        cases = cases.drop_duplicates(["check", "index"])
         for check, index in zip(cases["check"], cases["index"], strict=True):
             rule = RULES[str(check)]
             position = int(index)

@@ -454,3 +454,17 @@ def test_a_shared_number_names_only_the_other_contacts_rows() -> None:
     assert "contact 7 is also on row 3" in errors[0]
     assert ("number: 255799999999 is also given to another contact on rows 2, 3; "
             "a number belongs to one contact") in errors[2]
+
+
+def test_a_check_that_crashes_stops_the_run_instead_of_passing_every_row(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # pandera reports a check that raised as a failure without a row; such a run must not
+    # go on as if every row had passed that check.
+    import sync_job.schema as schema
+
+    def broken(addresses: pd.Series) -> pd.Series:
+        raise ValueError("a bug in the email check")
+
+    monkeypatch.setattr(schema, "valid_email_addresses", broken)
+    with pytest.raises(RuntimeError, match="email_syntax could not run"):
+        check([good("100", email="a@b.co"), good("101", email="not an address")])
