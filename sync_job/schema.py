@@ -30,8 +30,9 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
 
-from sync_job.normalize import CONTACT_ID, SCIENTIFIC
+from sync_job.normalize import CONTACT_ID, SCIENTIFIC, text_array, true_flags
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
+from sync_job.repeats import key_groups, shared_keys
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -113,20 +114,28 @@ def valid_email_addresses(addresses: pd.Series) -> pd.Series:
 
     An address of the common shape is valid exactly when its domain is, and it is short
     enough; only the domain needs email-validator, once per distinct domain. Any other address
-    goes to email-validator whole, once per distinct value.
+    goes to email-validator whole, once per distinct value. Missing addresses count as valid.
+    The common shape is split, and the lengths added, in pyarrow over all addresses at once.
     """
-    codes, uniques = pd.factorize(addresses)  # -1: missing, taken as valid
-    distinct = uniques.to_numpy(dtype=object)
-    parts = pc.extract_regex(pyarrow.array(distinct, pyarrow.string()), _SIMPLE_ADDRESS)
-    local = parts.field("local").to_pandas()
-    domain = parts.field("domain").to_pandas()
-    longest = domain.map(dict(zip(domain.dropna().unique(), map(
-        _longest_domain_form, domain.dropna().unique()), strict=True)))
-    simple = longest.notna().to_numpy(dtype=bool)
-    verdict = np.zeros(len(distinct), dtype=bool)
-    verdict[simple] = (local[simple].str.len() + 1 + longest[simple]) <= _MAX_ADDRESS_BYTES
-    verdict[~simple] = [email_problem(value) is None for value in distinct[~simple]]
-    return pd.Series(np.append(verdict, True)[codes], index=addresses.index)
+    values = text_array(addresses)
+    parts = pc.extract_regex(values, _SIMPLE_ADDRESS)  # null: another shape, or missing
+    domains = pc.dictionary_encode(parts.field("domain"))
+    longest = np.array([-1 if form is None else form for form in map(
+        _longest_domain_form, domains.dictionary.to_pylist())] + [-1], dtype=np.int64)
+    codes = np.asarray(domains.indices.fill_null(len(longest) - 1), dtype=np.int64)
+    domain_length = longest[codes]  # -1: no domain of the common shape, or an invalid one
+    simple = domain_length >= 0
+    local_length = np.asarray(pc.binary_length(parts.field("local")).fill_null(0),
+                              dtype=np.int64)  # the local part is ASCII: bytes are characters
+    verdict = local_length + 1 + domain_length <= _MAX_ADDRESS_BYTES
+    other = ~simple & true_flags(pc.is_valid(values))
+    if other.any():
+        odd = values.filter(pyarrow.array(other))
+        distinct = pc.unique(odd)
+        fine = pyarrow.array([email_problem(value) is None for value in distinct.to_pylist()])
+        verdict[other] = true_flags(fine.take(pc.index_in(odd, distinct)))
+    verdict[~simple & ~other] = True  # missing
+    return pd.Series(verdict, index=addresses.index)
 
 
 _POSSIBLE_REASONS = {  # names of phonenumbers.ValidationResult members
@@ -365,18 +374,16 @@ def build_schema(
         return ~filled(values) | scientific | values.str.fullmatch(PHONE_DIGITS, na=False)
 
     def unique_among(key: pd.Series, owner: pd.Series) -> pd.Series:
-        usable = filled(key)
+        usable = filled(key).to_numpy(dtype=bool)
         if usable.any():
-            # Only a key on several rows can have several owners: count rows per key over
-            # integer codes (fast), then compare owners among those few rows alone.
-            codes = pd.factorize(key)[0]  # -1 for missing keys, which are not usable anyway
-            rows_per_key = np.bincount(codes[usable.to_numpy()], minlength=codes.max() + 1)
-            usable &= rows_per_key[codes] > 1
+            # Only a key on several rows can have several owners: find those rows first
+            # (whole numbers as int64s, sorted), then compare owners among them alone.
+            usable = usable & shared_keys(key_groups(text_array(key), usable), len(key))
         if not usable.any():
             return pd.Series(True, index=key.index)
         pairs = pd.DataFrame({"key": key[usable], "owner": owner[usable]}).drop_duplicates()
         shared = pairs["key"][pairs["key"].duplicated(keep=False)]
-        return ~(usable & key.isin(shared))
+        return ~(key.isin(shared) & usable)
 
     return pa.DataFrameSchema(
         columns={
