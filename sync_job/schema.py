@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from sync_job.normalize import CONTACT_ID, SCIENTIFIC, text_array, true_flags
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
 from sync_job.repeats import key_groups, shared_keys
+from sync_job.sidebyside import side_by_side
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -40,30 +41,50 @@ if TYPE_CHECKING:
 # pandera, email-validator and phonenumbers are imported where they are first needed: a run
 # whose every row repeats the snapshot, or that has no number or email to judge, skips them.
 
+_preloading: list[threading.Thread] = []
+
+
 def preload() -> threading.Thread:
     """Import pandera, email-validator and phonenumbers on a thread of their own.
 
     Importing them takes about 0.2 s of Python; started while the files are read (pyarrow's
-    parser runs without the GIL), most of that time is hidden. Anything that needs them before
-    the thread is done simply waits for the import, as Python's import lock ensures.
+    parser runs without the GIL), most of that time is hidden. :func:`validate` waits for
+    the thread to finish before it uses them.
     """
 
     def load() -> None:
-        # Also what pandera imports when it registers its pandas backends at the first
-        # validate (its built-in checks pull in hypothesis: 0.13 s that was on the main thread).
+        # Also what pandera imports at the first validate (when it registers its pandas
+        # backends and accessors): validate's two threads then import nothing.
         import email_validator  # noqa: F401
         import pandera._pandas_deprecated
+        import pandera.accessors.pandas_accessor
         import pandera.api.geopandas.container
         import pandera.backends.pandas.builtin_checks
         import pandera.backends.pandas.builtin_hypotheses
         import pandera.backends.pandas.register
+        import pandera.backends.register_checks
         import pandera.errors
         import pandera.pandas  # noqa: F401
         import phonenumbers  # noqa: F401
+        import pyarrow.pandas_compat
+        import pyarrow.vendored.version  # noqa: F401
 
     thread = threading.Thread(target=load, name="sync-job-preload", daemon=True)
     thread.start()
+    _preloading.append(thread)
     return thread
+
+
+def _preloaded() -> None:
+    """Wait for :func:`preload`'s imports. pandera's modules import one another in a circle:
+    two threads importing it from different modules at once can deadlock (Python then
+    raises ImportError in one of them), so nothing else imports it while they run."""
+    while True:
+        try:
+            thread = _preloading.pop()
+        except IndexError:  # none left (list.pop is atomic: no other check needed)
+            return
+        thread.join()
 
 
 MAX_NAME_LENGTH = 100
@@ -181,8 +202,9 @@ def _phone_metadata_prefix(country_code: int) -> str | None:
     return pattern or None
 
 
-def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
-    """``phone_problem(value, "possible") is None`` for each value, asking phonenumbers rarely.
+def possible_phone_numbers(values: Sequence[str] | pyarrow.Array) -> np.ndarray:
+    """``phone_problem(value, "possible") is None`` for each value (none missing), asking
+    phonenumbers rarely.
 
     For international digits ``[1-9]\\d{7,14}``, ``phonenumbers.parse`` takes the country code
     from the first 1 to 3 digits (the shortest known code wins) and keeps the rest as the
@@ -190,16 +212,16 @@ def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
     does not match, whether the number is possible depends only on the country code and the
     length of the national number (``is_possible_number_with_reason`` compares lengths), so
     phonenumbers is asked once per (country code, length). Every other value (no known country
-    code, a national prefix that may be stripped, another shape) is asked about whole.
-    ``tests/test_fast_paths.py`` checks this against ``phone_problem`` value by value.
+    code, a national prefix that may be stripped, another shape) is asked about whole, once
+    per distinct value. ``tests/test_fast_paths.py`` checks this against ``phone_problem``
+    value by value.
     """
     import phonenumbers
 
-    values = np.asarray(distinct, dtype=object)
-    verdict = np.zeros(len(values), dtype=bool)
-    if not len(values):
+    text = values if isinstance(values, pyarrow.Array) else pyarrow.array(values, pyarrow.string())
+    verdict = np.zeros(len(text), dtype=bool)
+    if not len(text):
         return verdict
-    text = pyarrow.array(values, pyarrow.string())
     shaped = np.asarray(pc.fill_null(pc.match_substring_regex(text, f"^(?:{PHONE_DIGITS})$"),
                                      False), dtype=bool)
     whole = ~shaped
@@ -234,11 +256,16 @@ def possible_phone_numbers(distinct: Sequence[str] | np.ndarray) -> np.ndarray:
             keys = code[by_length] * 100 + (length - code_length)[by_length]
             _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
             members = chosen[by_length]
-            answers = np.array([phone_problem(values[members[i]], "possible") is None
-                                for i in first.tolist()], dtype=bool)
+            answers = np.array([phone_problem(value, "possible") is None for value in
+                                text.take(pyarrow.array(members[first])).to_pylist()],
+                               dtype=bool)
             verdict[members] = answers[inverse]
-    verdict[whole] = [phone_problem(value, "possible") is None
-                      for value in values[whole].tolist()]
+    if whole.any():  # asked whole, once per distinct value
+        odd = text.filter(pyarrow.array(whole))
+        distinct = pc.unique(odd)
+        answers = pyarrow.array([phone_problem(value, "possible") is None
+                                 for value in distinct.to_pylist()], pyarrow.bool_())
+        verdict[whole] = true_flags(answers.take(pc.index_in(odd, distinct)))
     return verdict
 
 
@@ -362,8 +389,7 @@ def build_schema(
                   & values.str.fullmatch(PHONE_DIGITS, na=False))
         verdict = pd.Series(True, index=values.index)
         if phone_check == "possible" and judged.any():
-            codes, distinct = pd.factorize(values[judged])
-            verdict[judged] = possible_phone_numbers(distinct.to_numpy(dtype=object))[codes]
+            verdict[judged] = possible_phone_numbers(text_array(values[judged]))
         elif phone_check != "format" and judged.any():
             verdict[judged] = _valid_per_distinct(
                 values[judged], lambda v: phone_problem(v, phone_check) is None)
@@ -416,6 +442,32 @@ def build_schema(
     )
 
 
+def _failure_cases(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
+    """pandera's failure cases of ``frame`` (columns ``check`` and ``index``; none when
+    valid), from two parts of ``schema`` validated side by side: the number column's checks
+    (the costliest), and all the others. Their passes are mostly pyarrow's, run without the
+    GIL, so a second core takes half the work."""
+    import pandera.errors
+    import pandera.pandas as pa
+
+    number = pa.DataFrameSchema(columns={"number": schema.columns["number"]})
+    rest = pa.DataFrameSchema(
+        columns={name: column for name, column in schema.columns.items() if name != "number"},
+        checks=schema.checks)
+
+    def cases(part: pa.DataFrameSchema) -> pd.DataFrame:
+        try:
+            part.validate(frame, lazy=True)
+        except pandera.errors.SchemaErrors as failure:
+            found: pd.DataFrame = failure.failure_cases[["check", "index"]]
+            return found
+        return pd.DataFrame({"check": pd.Series([], dtype=object),
+                             "index": pd.Series([], dtype=object)})
+
+    parts = side_by_side({"number": lambda: cases(number), "rest": lambda: cases(rest)})
+    return pd.concat(list(parts.values()), ignore_index=True)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Per-row outcome of validation, aligned with the normalized frame."""
@@ -440,28 +492,27 @@ def validate(
     """Run the schema over ``frame`` (normalized, positional index) and explain every failure.
 
     ``raw`` is the reader's frame with the same index, used to quote cells as typed;
-    ``headers`` maps fields to the operator's header spelling.
+    ``headers`` maps fields to the operator's header spelling. A row's problems are listed
+    in the order of :data:`RULES` (by column, then the checks of the whole row), after any
+    the reader found.
     """
-    import pandera.errors
-
+    _preloaded()
     found: dict[int, list[tuple[str | None, str]]] = {}
     context = Context(frame, raw)
-    try:
-        build_schema(going_out, phone_check=phone_check).validate(frame, lazy=True)
-    except pandera.errors.SchemaErrors as failure:
-        cases = failure.failure_cases
-        # A check that raised (a bug) fails no row by index: pandera reports it without one.
-        # It must stop the run, not pass every row it would have judged.
-        crashed = sorted({str(check) for check in cases["check"][cases["index"].isna()]})
-        if crashed:
-            raise RuntimeError(
-                f"the validation check(s) {', '.join(crashed)} could not run") from None
-        cases = cases.drop_duplicates(["check", "index"])
-        for check, index in zip(cases["check"], cases["index"], strict=True):
-            rule = RULES[str(check)]
-            position = int(index)
-            found.setdefault(position, []).append(
-                (rule.field, rule.explain(context, position)))
+    cases = _failure_cases(build_schema(going_out, phone_check=phone_check), frame)
+    # A check that raised (a bug) fails no row by index: pandera reports it without one.
+    # It must stop the run, not pass every row it would have judged.
+    crashed = sorted({str(check) for check in cases["check"][cases["index"].isna()]})
+    if crashed:
+        raise RuntimeError(f"the validation check(s) {', '.join(crashed)} could not run")
+    cases = cases.drop_duplicates(["check", "index"])
+    order = {name: place for place, name in enumerate(RULES)}
+    cases = cases.assign(order=cases["check"].map(order)).sort_values(
+        ["order", "index"], kind="stable")
+    for check, index in zip(cases["check"], cases["index"], strict=True):
+        rule = RULES[str(check)]
+        position = int(index)
+        found.setdefault(position, []).append((rule.field, rule.explain(context, position)))
     row_position = {row: pos for pos, row in enumerate(frame["row"])} if read_problems else {}
     for problem in read_problems:
         position = row_position[problem.row]
