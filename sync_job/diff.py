@@ -103,8 +103,10 @@ class _NumberLookup:
         if self._table is not None:
             slots = keys - self._low
             inside = (slots >= 0) & (slots < len(self._table))
-            found = np.full(len(keys), -1, dtype=np.int64)
-            found[inside] = self._table[slots[inside]]
+            # One gather over every key (those outside clipped, then masked): a boolean
+            # selection first would copy the keys twice.
+            found: np.ndarray = np.where(
+                inside, self._table.take(slots, mode="clip"), -1).astype(np.int64)
             return found
         assert self._index is not None and self._rows is not None
         at = self._index.get_indexer(pd.Index(keys))
