@@ -25,6 +25,7 @@ import ipaddress
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 import urllib.parse
@@ -203,10 +204,8 @@ def run_sync(
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
     with contextlib.ExitStack() as held:
-        # Python's cyclic collector would walk the millions of objects that reading and
-        # planning make, nearly all alive to the end (about 5% of a big dry run): paused
-        # until the push, which makes garbage for minutes.
-        resume_collector = held.enter_context(_collector_paused())
+        # Tuned for planning (see _planning) until the push, which makes garbage for minutes.
+        end_planning = held.enter_context(_planning())
         preload()  # the validator's imports, on a thread, while the files are read and planned
         reading = reading or read_soon(config)
         table = reading.changes.result()
@@ -248,7 +247,7 @@ def run_sync(
             assert journal is not None
             from sync_job.push import Update  # requests and tenacity: only a live run needs them
 
-            resume_collector()
+            end_planning()
 
             # ``changes`` and ``sends`` hold the judged rows; their index is the row's position.
             local = np.flatnonzero(sends.any(axis=1).to_numpy())
@@ -289,24 +288,42 @@ def run_sync(
     return report
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[Callable[[], None]]:
-    """Pause Python's cyclic garbage collector (unless the caller has paused it already);
-    yields a function that resumes it early and collects what has piled up."""
-    if not gc.isenabled():
-        yield lambda: None
-        return
+# While planning, the GIL is handed back and forth thousands of times: the kernels release it,
+# and the validator's imports (and other Python) take it. With CPython's default 5 ms switch
+# interval a thread coming back from a kernel may wait that long each time (the "convoy").
+_PLANNING_SWITCH_INTERVAL = 0.0002
 
-    def resume() -> None:
-        if not gc.isenabled():
+
+@contextlib.contextmanager
+def _planning() -> Iterator[Callable[[], None]]:
+    """Settings for reading and planning: Python's cyclic garbage collector paused (unless
+    the caller paused it already: the millions of objects made stay alive to the end, and
+    its passes over them cost about 5% of a big dry run) and a short GIL switch interval.
+    Yields a function that restores both early, collecting what has piled up, for the push
+    (minutes of requests); they are restored at the end anyway."""
+    collecting = gc.isenabled()
+    interval = sys.getswitchinterval()
+    restored = False
+
+    def restore() -> None:
+        nonlocal restored
+        if restored:
+            return
+        restored = True
+        sys.setswitchinterval(interval)
+        if collecting:
             gc.enable()
             gc.collect()
 
     gc.disable()
+    sys.setswitchinterval(min(interval, _PLANNING_SWITCH_INTERVAL))
     try:
-        yield resume
+        yield restore
     finally:
-        gc.enable()
+        if not restored:
+            sys.setswitchinterval(interval)
+            if collecting:
+                gc.enable()
 
 
 def _read_snapshot(config: Config, report: RunReport,

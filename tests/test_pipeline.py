@@ -307,22 +307,24 @@ def test_snapshot_order_is_kept_and_new_contacts_are_appended(
                         "number": "255700000001", "email": ""}
 
 
-def test_the_garbage_collector_is_paused_while_planning_and_runs_during_the_push(
+def test_planning_pauses_the_garbage_collector_and_shortens_the_switch_interval(
         workspace: Workspace, sim: Simulator, env: dict[str, str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
+    import sys
 
     import sync_job.pipeline as pipeline
 
-    seen: dict[str, bool] = {}
+    seen: dict[str, tuple[bool, float]] = {}
     real_plan = pipeline._plan
+    interval = sys.getswitchinterval()
 
     def plan(*args: object, **kwargs: object) -> object:
-        seen["planning"] = gc.isenabled()
+        seen["planning"] = (gc.isenabled(), sys.getswitchinterval())
         return real_plan(*args, **kwargs)  # type: ignore[arg-type]
 
     def progress(total: int) -> object:
-        seen["pushing"] = gc.isenabled()
+        seen["pushing"] = (gc.isenabled(), sys.getswitchinterval())
         from sync_job.progress import SilentProgress
         return SilentProgress()
 
@@ -331,8 +333,17 @@ def test_the_garbage_collector_is_paused_while_planning_and_runs_during_the_push
     assert gc.isenabled()
     report = run_sync(workspace.config(), environ=env, progress=progress)  # type: ignore[arg-type]
     assert report.counts["updated"] == 3
-    assert seen == {"planning": False, "pushing": True}
-    assert gc.isenabled()
+    assert seen == {"planning": (False, pytest.approx(pipeline._PLANNING_SWITCH_INTERVAL)),
+                    "pushing": (True, interval)}
+    assert gc.isenabled() and sys.getswitchinterval() == interval
+
+    # A run that cannot start (its input went missing) restores both too.
+    config = workspace.config()
+    workspace.changes.unlink()
+    with pytest.raises(InputFileError):
+        run_sync(config, environ=env)
+    assert gc.isenabled() and sys.getswitchinterval() == interval
+    workspace.write_changes(MIXED_ROWS[:3])
 
     # A caller that paused the collector itself keeps it paused.
     gc.disable()
