@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sync_job.pipeline import RunReport
 
 EXIT_INTERNAL_ERROR = 70
+_STARTUP_SWITCH_INTERVAL = 0.0002  # seconds; see _run
 
 log = logging.getLogger("sync_job")
 
@@ -191,13 +192,19 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
     _use_jemalloc()
     # The files are read while pandas and the rest of the job are imported (a third of a
-    # second); run_sync raises what reading found, in its turn.
-    reading = read_soon(config)
-    gc.disable()  # imports make thousands of objects, all kept: no cycles worth a search
+    # second); run_sync raises what reading found, in its turn. Meanwhile, as run_sync does
+    # while planning: no cyclic garbage collection (imports make thousands of objects, all
+    # kept) and a short GIL switch interval, so the reading threads, whose Python steps sit
+    # between long pyarrow calls, are not kept waiting by the imports.
+    interval = sys.getswitchinterval()
+    gc.disable()
+    sys.setswitchinterval(min(interval, _STARTUP_SWITCH_INTERVAL))
     try:
+        reading = read_soon(config)
         from sync_job.pipeline import run_sync
     finally:
-        gc.enable()  # run_sync pauses it again, until its push
+        sys.setswitchinterval(interval)
+        gc.enable()
 
     with stop_on_signals(StopRequest()) as stop:
         report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet),
