@@ -47,9 +47,9 @@ _preloading: list[threading.Thread] = []
 def preload() -> threading.Thread:
     """Import pandera, email-validator and phonenumbers on a thread of their own.
 
-    Importing them takes about 0.2 s of Python; started while the files are read (pyarrow's
-    parser runs without the GIL), most of that time is hidden. :func:`validate` waits for
-    the thread to finish before it uses them.
+    Importing them takes about 0.2 s of Python; started while the plan is made (mostly
+    pyarrow's and numpy's kernels, without the GIL), most of that time is hidden.
+    :func:`validate` waits for the thread to finish before it uses them.
     """
 
     def load() -> None:
