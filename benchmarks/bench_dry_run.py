@@ -25,8 +25,8 @@ GIB = 1 << 30
 
 def run_child(args: list[str]) -> tuple[float, int, str]:
     """(wall seconds, max RSS bytes, stdout) of one child process, run in the data folder:
-    the job must not pick up the demo's ./config.yaml of the project folder, so it runs on
-    its defaults and the flags given."""
+    the installed sync-job (not the source tree of the project folder), which must not pick
+    up the demo's ./config.yaml there either: it runs on its defaults and the flags given."""
     started = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=DATA)
     output = process.stdout.read() if process.stdout else b""

@@ -49,9 +49,10 @@ def main() -> int:
     with simulator(dataset.snapshot, latency_ms=LATENCY_MS) as base_url:
         config = write_config(DATA / "naive-5000" / "run", dataset, base_url, concurrency=8)
         started = time.perf_counter()
+        # Run in the data folder: the installed sync-job, not the source tree of the cwd.
         done = subprocess.run([sys.executable, "-m", "sync_job", "run", "--quiet", "--config",
                                str(config)], env=job_env(), capture_output=True, text=True,
-                              timeout=600)
+                              timeout=600, cwd=DATA)
         job = time.perf_counter() - started
     assert done.returncode == 0, done.stdout + done.stderr
     print(f"  (c) sync-job run: {dataset.changed} PUTs in {job:.1f} s", flush=True)

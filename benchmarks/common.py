@@ -141,7 +141,7 @@ def simulator(contacts: Path, *, latency_ms: float = 0, rate_limit: float = 0) -
     process = subprocess.Popen(
         [sys.executable, "-m", "sync_job", "simulate", "--port", "0", "--contacts",
          str(contacts), "--latency-ms", str(latency_ms), "--rate-limit", str(rate_limit)],
-        env=job_env(), stdout=subprocess.PIPE, text=True)
+        env=job_env(), stdout=subprocess.PIPE, text=True, cwd=DATA)
     try:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
