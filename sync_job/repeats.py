@@ -70,12 +70,14 @@ def repeats_snapshot(
     read; ``contacts`` indexes its normalized ids. The snapshot row (-1 elsewhere) and the
     number (an int64 key; 0 elsewhere or when the row gives none: no whole number is 0) are
     for the duplicate checks over every row. ``id_keys``: :func:`whole_number_keys` of the
-    contactId column, when the caller has it already. Everything here is a pass of pyarrow or numpy
-    over whole columns, the columns side by side: no pandas copy of the rows is made.
+    contactId column, when the caller has it already (left as it is).
+
+    Everything here is a pass of pyarrow or numpy over whole columns, the value columns side
+    by side: no pandas copy of the rows is made.
     """
     size = raw.num_rows
-    repeats, keys = id_keys or whole_number_keys(raw.column(ID_FIELD))
-    repeats = repeats.copy()
+    whole, keys = id_keys or whole_number_keys(raw.column(ID_FIELD))
+    repeats = whole.copy()
     positions = np.full(size, -1, dtype=np.int64)
     positions[repeats] = contacts.positions_of_numbers(keys[repeats])
     repeats &= positions >= 0

@@ -78,7 +78,7 @@ def preload() -> threading.Thread:
 def _preloaded() -> None:
     """Wait for :func:`preload`'s imports. pandera's modules import one another in a circle:
     two threads importing it from different modules at once can deadlock (Python then
-    raises ImportError in one of them), so nothing else imports it while they run."""
+    raises its deadlock error in one of them), so nothing else imports it while they run."""
     while True:
         try:
             thread = _preloading.pop()
