@@ -44,6 +44,24 @@ if TYPE_CHECKING:
 _preloading: list[threading.Thread] = []
 
 
+def _load() -> None:
+    """Import pandera, email-validator and phonenumbers, and what pandera imports at its
+    first validate (when it registers its pandas backends and accessors)."""
+    import email_validator  # noqa: F401
+    import pandera._pandas_deprecated
+    import pandera.accessors.pandas_accessor
+    import pandera.api.geopandas.container
+    import pandera.backends.pandas.builtin_checks
+    import pandera.backends.pandas.builtin_hypotheses
+    import pandera.backends.pandas.register
+    import pandera.backends.register_checks
+    import pandera.errors
+    import pandera.pandas  # noqa: F401
+    import phonenumbers  # noqa: F401
+    import pyarrow.pandas_compat
+    import pyarrow.vendored.version  # noqa: F401
+
+
 def preload() -> threading.Thread:
     """Import pandera, email-validator and phonenumbers on a thread of their own.
 
@@ -51,40 +69,24 @@ def preload() -> threading.Thread:
     pyarrow's and numpy's kernels, without the GIL), most of that time is hidden.
     :func:`validate` waits for the thread to finish before it uses them.
     """
-
-    def load() -> None:
-        # Also what pandera imports at the first validate (when it registers its pandas
-        # backends and accessors): validate's two threads then import nothing.
-        import email_validator  # noqa: F401
-        import pandera._pandas_deprecated
-        import pandera.accessors.pandas_accessor
-        import pandera.api.geopandas.container
-        import pandera.backends.pandas.builtin_checks
-        import pandera.backends.pandas.builtin_hypotheses
-        import pandera.backends.pandas.register
-        import pandera.backends.register_checks
-        import pandera.errors
-        import pandera.pandas  # noqa: F401
-        import phonenumbers  # noqa: F401
-        import pyarrow.pandas_compat
-        import pyarrow.vendored.version  # noqa: F401
-
-    thread = threading.Thread(target=load, name="sync-job-preload", daemon=True)
+    thread = threading.Thread(target=_load, name="sync-job-preload", daemon=True)
     thread.start()
     _preloading.append(thread)
     return thread
 
 
 def _preloaded() -> None:
-    """Wait for :func:`preload`'s imports. pandera's modules import one another in a circle:
-    two threads importing it from different modules at once can deadlock (Python then
-    raises its deadlock error in one of them), so nothing else imports it while they run."""
+    """Make sure everything :func:`_load` imports is imported, waiting for :func:`preload`'s
+    thread if one runs. pandera's modules import one another in a circle: two threads
+    importing it from different modules at once can deadlock (Python then raises its deadlock
+    error in one of them), and validation runs on two threads, which must import nothing."""
     while True:
         try:
             thread = _preloading.pop()
         except IndexError:  # none left (list.pop is atomic: no other check needed)
-            return
+            break
         thread.join()
+    _load()  # at once when they are imported; otherwise here, on one thread
 
 
 MAX_NAME_LENGTH = 100
