@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import ipaddress
 import logging
 import os
@@ -22,13 +21,13 @@ from sync_job.errors import EXIT_CANNOT_START, StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
 from sync_job.prefetch import read_soon
 from sync_job.progress import progress_for
+from sync_job.sidebyside import tuned_for_kernels
 from sync_job.stopping import StopRequest, stop_on_signals
 
 if TYPE_CHECKING:
     from sync_job.pipeline import RunReport
 
 EXIT_INTERNAL_ERROR = 70
-_STARTUP_SWITCH_INTERVAL = 0.0002  # seconds; see _run
 
 log = logging.getLogger("sync_job")
 
@@ -196,15 +195,9 @@ def _run(args: argparse.Namespace) -> int:
     # while planning: no cyclic garbage collection (imports make thousands of objects, all
     # kept) and a short GIL switch interval, so the reading threads, whose Python steps sit
     # between long pyarrow calls, are not kept waiting by the imports.
-    interval = sys.getswitchinterval()
-    gc.disable()
-    sys.setswitchinterval(min(interval, _STARTUP_SWITCH_INTERVAL))
-    try:
+    with tuned_for_kernels():
         reading = read_soon(config)
         from sync_job.pipeline import run_sync
-    finally:
-        sys.setswitchinterval(interval)
-        gc.enable()
 
     with stop_on_signals(StopRequest()) as stop:
         report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet),

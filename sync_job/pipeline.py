@@ -20,17 +20,15 @@ plus any journal entries not yet folded (read from a copy), as the next live run
 from __future__ import annotations
 
 import contextlib
-import gc
 import ipaddress
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,7 +69,7 @@ from sync_job.results import (
 )
 from sync_job.runlock import RunLock, lock_path_for
 from sync_job.schema import preload, validate
-from sync_job.sidebyside import both
+from sync_job.sidebyside import both, tuned_for_kernels
 from sync_job.state import (
     empty_snapshot,
     merge_confirmed,
@@ -208,8 +206,8 @@ def run_sync(
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
     with contextlib.ExitStack() as held:
-        # Tuned for planning (see _planning) until the push, which makes garbage for minutes.
-        end_planning = held.enter_context(_planning())
+        # Until the push, which makes garbage for minutes.
+        end_planning = held.enter_context(tuned_for_kernels())
         reading = reading or read_soon(config)
         table = reading.changes.result()
         log.info("reading %s (%s)", config.input.path.name, table.details)
@@ -289,44 +287,6 @@ def run_sync(
         )
         write_summary(config.results.summary_path, summary)
     return report
-
-
-# While planning, the GIL is handed back and forth thousands of times: the kernels release it,
-# and the validator's imports (and other Python) take it. With CPython's default 5 ms switch
-# interval a thread coming back from a kernel may wait that long each time (the "convoy").
-_PLANNING_SWITCH_INTERVAL = 0.0002
-
-
-@contextlib.contextmanager
-def _planning() -> Iterator[Callable[[], None]]:
-    """Settings for reading and planning: Python's cyclic garbage collector paused (unless
-    the caller paused it already: the millions of objects made stay alive to the end, and
-    its passes over them cost about 5% of a big dry run) and a short GIL switch interval.
-    Yields a function that restores both early, collecting what has piled up, for the push
-    (minutes of requests); they are restored at the end anyway."""
-    collecting = gc.isenabled()
-    interval = sys.getswitchinterval()
-    restored = False
-
-    def restore() -> None:
-        nonlocal restored
-        if restored:
-            return
-        restored = True
-        sys.setswitchinterval(interval)
-        if collecting:
-            gc.enable()
-            gc.collect()
-
-    gc.disable()
-    sys.setswitchinterval(min(interval, _PLANNING_SWITCH_INTERVAL))
-    try:
-        yield restore
-    finally:
-        if not restored:
-            sys.setswitchinterval(interval)
-            if collecting:
-                gc.enable()
 
 
 def _read_snapshot(config: Config, report: RunReport,

@@ -314,6 +314,7 @@ def test_planning_pauses_the_garbage_collector_and_shortens_the_switch_interval(
     import sys
 
     import sync_job.pipeline as pipeline
+    from sync_job.sidebyside import SWITCH_INTERVAL
 
     seen: dict[str, tuple[bool, float]] = {}
     real_plan = pipeline._plan
@@ -333,7 +334,7 @@ def test_planning_pauses_the_garbage_collector_and_shortens_the_switch_interval(
     assert gc.isenabled()
     report = run_sync(workspace.config(), environ=env, progress=progress)  # type: ignore[arg-type]
     assert report.counts["updated"] == 3
-    assert seen == {"planning": (False, pytest.approx(pipeline._PLANNING_SWITCH_INTERVAL)),
+    assert seen == {"planning": (False, pytest.approx(SWITCH_INTERVAL)),
                     "pushing": (True, interval)}
     assert gc.isenabled() and sys.getswitchinterval() == interval
 
