@@ -51,6 +51,7 @@ from sync_job.normalize import (
     normalize_ids,
     normalize_snapshot,
     text_array,
+    true_flags,
     whole_number_keys,
 )
 from sync_job.prefetch import Reading, read_soon
@@ -458,8 +459,8 @@ def _keys(repeating: np.ndarray, judged: np.ndarray,
           values: pd.Series) -> list[tuple[np.ndarray, np.ndarray]]:
     """Duplicate-check keys of every row: int64 keys of repeating rows (0: none), and the
     normalized ``values`` of the judged rows at ``judged`` (missing or "": none)."""
-    array = pa.array(values, pa.large_string())
-    usable = np.asarray(pc.fill_null(pc.not_equal(array, ""), False), dtype=bool)
+    array = text_array(values)
+    usable = true_flags(pc.not_equal(array, ""))
     groups = []
     for index, (where, keys) in enumerate(key_groups(array, usable)):
         full_where = repeating != 0 if index == 0 else np.zeros(len(repeating), dtype=bool)

@@ -77,8 +77,7 @@ def spread(size: int, where: np.ndarray, values: pa.Array | pa.ChunkedArray,
     ``fill``. One take in pyarrow, so no Python string is made per row."""
     index = np.zeros(size, dtype=np.int64)
     index[where] = np.arange(1, int(where.sum()) + 1)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+    values = text_array(values)
     pool = pa.concat_arrays([pa.array([fill], values.type), values])
     return pd.Series(pool.take(pa.array(index)), dtype="str")
 
@@ -189,14 +188,10 @@ def write_results(path: Path, results: pd.DataFrame) -> None:
             else:
                 columns[column] = labels.take(pa.array(codes, mask=codes < 0))
         else:
-            text = _plain(pa.array(values.astype("str").fillna(""), pa.large_string()))
+            text = text_array(values.astype("str").fillna(""))
             # A payload is a JSON object or empty: it never starts like a formula.
             columns[column] = text if column == "payload" else _defused(text)
     write_table(path, pa.table(columns), bom=True)
-
-
-def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _defused(values: pa.Array) -> pa.Array:

@@ -30,7 +30,13 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
 
-from sync_job.normalize import CONTACT_ID, SCIENTIFIC, text_array, true_flags
+from sync_job.normalize import (
+    CONTACT_ID,
+    SCIENTIFIC,
+    fullmatch_flags,
+    text_array,
+    true_flags,
+)
 from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
 from sync_job.repeats import key_groups, shared_keys
 from sync_job.sidebyside import side_by_side
@@ -224,8 +230,7 @@ def possible_phone_numbers(values: Sequence[str] | pyarrow.Array) -> np.ndarray:
     verdict = np.zeros(len(text), dtype=bool)
     if not len(text):
         return verdict
-    shaped = np.asarray(pc.fill_null(pc.match_substring_regex(text, f"^(?:{PHONE_DIGITS})$"),
-                                     False), dtype=bool)
+    shaped = fullmatch_flags(text, PHONE_DIGITS)
     whole = ~shaped
     if shaped.any():
         chosen = np.flatnonzero(shaped)
@@ -250,8 +255,7 @@ def possible_phone_numbers(values: Sequence[str] | pyarrow.Array) -> np.ndarray:
             # for a yes/no match at the start, and digits only, both engines agree.
             national = pc.utf8_slice_codeunits(digits.take(pyarrow.array(members)),
                                                len(str(country)))
-            stripped = np.asarray(pc.fill_null(pc.match_substring_regex(
-                national, f"^(?:{pattern})"), False), dtype=bool)
+            stripped = true_flags(pc.match_substring_regex(national, f"^(?:{pattern})"))
             by_length[members[stripped]] = False
         whole[chosen[~by_length]] = True
         if by_length.any():
