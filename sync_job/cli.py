@@ -41,6 +41,9 @@ exit codes:
      so no further request was sent
   4  safety brake: more updates planned than push.max_changes allows; nothing sent
      (review the results, then re-run with --force)
+  5  API unavailable: push.stop_after_failures rows in a row got no usable answer
+     (connection errors, 5xx, answers that are not the API's, redirects, an over-long
+     Retry-After), so no further request was sent; re-run later to send the rest
  70  internal error (a bug in sync-job): nothing confirmed is lost; please report it
 130  interrupted by SIGINT (Ctrl-C); 143: by SIGTERM. In-flight requests finished,
      results and snapshot written; re-run the same command to send the rest
@@ -159,6 +162,8 @@ def format_summary(report: RunReport) -> str:
     lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code}"]
     if report.aborted_reason:
         lines.append(f"  stopped early: {report.aborted_reason}")
+    if report.unavailable_reason:
+        lines.append(f"  stopped early: {report.unavailable_reason}")
     if report.interrupted:
         lines.append("  stopped early: interrupted; re-run the same command to send the rest")
     if report.braked_reason:

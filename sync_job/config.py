@@ -11,6 +11,9 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import math
+import re
+import unicodedata
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +72,11 @@ class PushConfig:
     backoff_max: float = 30.0
     max_changes: ChangeLimit | None = None
     """The safety brake; None: off."""
+    max_retry_wait: float = 300.0
+    """The longest ``Retry-After`` honoured, in seconds; a longer one counts as the API being
+    unavailable."""
+    stop_after_failures: int = 20
+    """The circuit breaker: stop after this many rows in a row failed systemically; 0: never."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,10 +113,54 @@ def _path(raw: Any) -> tuple[Any, str | None]:
     return None, "expected a file path"
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the API's base URL, or None.
+
+    The URL is read as the HTTP stack that connects will read it (urllib3's parser), and
+    anything two parsers might read differently is refused: user names and passwords,
+    backslashes, spaces and control characters, query strings and fragments. So the host that
+    every check sees is the host the token goes to.
+    """
+    import urllib3
+
+    if not re.match(r"(?i)https?://", url):
+        return "expected an http:// or https:// URL"
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+        found = "spaces or control characters"
+    elif "\\" in url:
+        found = "a backslash"
+    else:
+        try:
+            parsed = urllib3.util.parse_url(url)
+            split = urllib.parse.urlsplit(url)
+            split_host = split.hostname or ""
+        except (ValueError, urllib3.exceptions.LocationParseError):
+            return "expected an http:// or https:// URL"
+        if "@" in split.netloc or parsed.auth:
+            found = "a user name or password (…@): the token goes in the X-Huduma header"
+        elif parsed.query is not None or split.query:
+            found = "a query string (?…)"
+        elif parsed.fragment is not None or split.fragment:
+            found = "a fragment (#…)"
+        elif not parsed.host:
+            return "expected an http:// or https:// URL naming a host"
+        elif parsed.host.strip("[]").lower() != split_host.lower():
+            found = "a host that URL parsers read differently"
+        else:
+            return None
+    return f"expected the API's base URL alone; this one holds {found}"
+
+
+def redact_userinfo(text: str) -> str:
+    """``text`` with any ``user:password@`` of a URL in it replaced, for messages."""
+    return re.sub(r"(?<=//)[^/?#]*@", "…@", text)
+
+
 def _url(raw: Any) -> tuple[Any, str | None]:
-    if isinstance(raw, str) and raw.startswith(("http://", "https://")) and len(raw) > 8:
-        return raw.rstrip("/"), None
-    return None, "expected an http:// or https:// URL"
+    if not isinstance(raw, str):
+        return None, "expected an http:// or https:// URL"
+    problem = base_url_problem(raw.strip())
+    return (None, problem) if problem else (raw.strip().rstrip("/"), None)
 
 
 def _number(*, minimum: float, strict: bool) -> Checker:
@@ -203,6 +255,8 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "backoff_initial": _number(minimum=0, strict=False),
         "backoff_max": _number(minimum=0, strict=False),
         "max_changes": parse_change_limit,
+        "max_retry_wait": _number(minimum=0, strict=False),
+        "stop_after_failures": _integer(minimum=0),
     },
 }
 
@@ -290,7 +344,8 @@ def load_config(
                 continue
             checked, problem = checker(value)
             if problem:
-                problems.append(f"{where}: {section}.{key}: {problem}, got {value!r}")
+                problems.append(f"{where}: {section}.{key}: {problem}, got "
+                                f"{redact_userinfo(repr(value))}")
             elif isinstance(checked, Path) and not checked.is_absolute():
                 values[section][str(key)] = base_dir / checked
             else:
@@ -303,7 +358,8 @@ def load_config(
         checked, problem = _SCHEMA[section][key](value)
         option = "--" + flag.replace("_", "-")
         if problem:
-            problems.append(f"command line: {option}: {problem}, got {value!r}")
+            problems.append(f"command line: {option}: {problem}, got "
+                            f"{redact_userinfo(repr(value))}")
         elif isinstance(checked, Path) and not checked.is_absolute():
             values[section][key] = Path.cwd() / checked
         else:

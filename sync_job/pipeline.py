@@ -26,7 +26,6 @@ import os
 import sqlite3
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -42,7 +41,7 @@ import pyarrow.compute as pc
 
 from sync_job import errors
 from sync_job.brake import brake_reason
-from sync_job.config import Config
+from sync_job.config import Config, base_url_problem, redact_userinfo
 from sync_job.diff import ContactIndex, changed_fields, send_column
 from sync_job.errors import ConfigError, StartupError, TokenError
 from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
@@ -92,6 +91,7 @@ EXIT_ROWS_FAILED = 1
 EXIT_CANNOT_START = errors.EXIT_CANNOT_START
 EXIT_ABORTED = 3
 EXIT_BRAKED = 4
+EXIT_API_UNAVAILABLE = 5
 
 INTERRUPTED = "run interrupted"
 
@@ -116,6 +116,8 @@ class RunReport:
     """Why the run stopped sending on its own (401/402, the journal could not be written)."""
     braked_reason: str = ""
     """Why the safety brake kept every update back."""
+    unavailable_reason: str = ""
+    """Why the circuit breaker stopped the run: the API looked unavailable."""
     interrupted: bool = False
     folded: int = 0
     """Journal entries of an earlier, unfinished run folded into the snapshot at the start."""
@@ -132,11 +134,20 @@ class Timing:
 
 
 def check_base_url(base_url: str) -> None:
-    """The token may only travel over HTTPS, or plain HTTP to this machine (the simulator)."""
-    parts = urllib.parse.urlsplit(base_url)
+    """The token may only travel over HTTPS, or plain HTTP to this machine (the simulator).
+
+    The URL is read by urllib3's parser, the one requests connects with, after
+    :func:`~sync_job.config.base_url_problem` refused anything parsers might read differently.
+    """
+    import urllib3
+
+    problem = base_url_problem(base_url)
+    if problem:
+        raise ConfigError([f"api.base_url: {problem}, got {redact_userinfo(repr(base_url))}"])
+    parts = urllib3.util.parse_url(base_url)
     if parts.scheme == "https":
         return
-    host = parts.hostname or ""
+    host = (parts.host or "").strip("[]")
     loopback = host == "localhost"
     with contextlib.suppress(ValueError):
         loopback = loopback or ipaddress.ip_address(host).is_loopback
@@ -145,6 +156,22 @@ def check_base_url(base_url: str) -> None:
             f"api.base_url: {base_url!r} would send the API token unencrypted; use https:// "
             f"(plain http:// is allowed only for a loopback address such as 127.0.0.1)"
         ])
+
+
+def read_token(environ: Mapping[str, str], name: str) -> str:
+    """The API token from the variable ``name``; refused before anything is sent when it is
+    missing or could not be a header value (a line break would break every request, and the
+    error would quote it). Messages name the variable, never the value."""
+    token = environ.get(name, "").strip()
+    if not token:
+        raise TokenError(
+            f"the API token is missing: set the environment variable {name} (named by "
+            f"api.token_env), or use --dry-run")
+    if not token.isascii() or any(not character.isprintable() for character in token):
+        raise TokenError(
+            f"the API token in the environment variable {name} holds a line break, another "
+            f"control character or a non-ASCII character; set it to the token alone")
+    return token
 
 
 def _prepare_folder(path: Path, what: str) -> None:
@@ -200,12 +227,7 @@ def run_sync(
     token = ""
     if not config.dry_run:
         check_base_url(config.api.base_url)
-        token = environ.get(config.api.token_env, "").strip()
-        if not token:
-            raise TokenError(
-                f"the API token is missing: set the environment variable "
-                f"{config.api.token_env} (named by api.token_env), or use --dry-run"
-            )
+        token = read_token(environ, config.api.token_env)
     with contextlib.ExitStack() as held:
         # Until the push, which makes garbage for minutes.
         end_planning = held.enter_context(tuned_for_kernels())
@@ -268,7 +290,8 @@ def run_sync(
             # Only now that the snapshot holds them may the journal let them go.
             journal.forget_run(run_id)
 
-        report.interrupted = stop.is_set() and not report.aborted_reason
+        report.interrupted = (stop.is_set() and not report.aborted_reason
+                              and not report.unavailable_reason)
         if report.interrupted:
             unsent = results["status"].eq("skipped")
             set_where(results, unsent, "message", INTERRUPTED)
@@ -284,6 +307,7 @@ def run_sync(
             requests=report.requests, retries=report.retries, throttled=report.throttled,
             folded_from_journal=report.folded,
             stopped_because=report.braked_reason or report.aborted_reason
+            or report.unavailable_reason
             or (INTERRUPTED if report.interrupted else ""),
         )
         write_summary(config.results.summary_path, summary)
@@ -491,7 +515,7 @@ def _push(
         base_url=config.api.base_url, token=token,
         connect_timeout=config.api.connect_timeout, read_timeout=config.api.read_timeout,
         max_attempts=config.push.max_attempts, backoff_initial=config.push.backoff_initial,
-        backoff_max=config.push.backoff_max,
+        backoff_max=config.push.backoff_max, max_retry_wait=config.push.max_retry_wait,
     )
     gate = RateGate(config.push.rate_limit, clock=timing.clock, sleep=timing.sleep)
     client = ContactClient(settings, gate=gate, sleep=timing.sleep, jitter=timing.jitter,
@@ -524,7 +548,8 @@ def _push(
     started = time.monotonic()
     try:
         pushed = push_updates(updates, client, concurrency=config.push.concurrency,
-                              on_outcome=record, stop=stop)
+                              on_outcome=record, stop=stop,
+                              stop_after_failures=config.push.stop_after_failures)
     finally:
         report.push_seconds = time.monotonic() - started
         display.close()
@@ -555,6 +580,13 @@ def _push(
         set_where(results, unsent, "message",
                   f"not sent: the run stopped after HTTP {pushed.aborted.http_status} "
                   f"({pushed.aborted.message})")
+    elif pushed.unavailable is not None:
+        count = config.push.stop_after_failures
+        report.unavailable_reason = (
+            f"the API looks unavailable: {count} row(s) in a row failed without a usable answer "
+            f"(the last: {pushed.unavailable.message}); re-run later to send the rest")
+        log.error("%s", report.unavailable_reason)
+        set_where(results, unsent, "message", f"not sent: {report.unavailable_reason}")
     elif journal_failures:
         report.aborted_reason = f"the journal could not be written ({journal_failures[0]})"
         log.error("%s; stopped sending", report.aborted_reason)
@@ -565,6 +597,8 @@ def _push(
 def _exit_code(report: RunReport, stop: threading.Event) -> int:
     if report.aborted_reason:
         return EXIT_ABORTED
+    if report.unavailable_reason:
+        return EXIT_API_UNAVAILABLE
     if report.interrupted:
         return exit_code_of(stop)
     if report.braked_reason:

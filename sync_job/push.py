@@ -1,9 +1,16 @@
-"""Send many updates: a fixed set of worker threads, one shared rate gate, stop on 401/402.
+"""Send many updates: a fixed set of worker threads, one shared rate gate, two ways to stop.
 
 Workers pull the next update from a shared cursor, so a million rows never become a million
 futures. At most ``concurrency`` requests are in flight; the :class:`RateGate` caps how many
-start per second across all workers. When a response says the token or the account is unusable
-(401/402), no further request starts; updates never started are reported as skipped.
+start per second across all workers. No further request starts when
+
+* a response says the token or the account is unusable (401/402), or
+* the circuit breaker opens: ``stop_after_failures`` rows in a row ended *systemically*
+  (transport errors, 5xx, answers that are not the API's, redirects, an over-long
+  ``Retry-After``: see ``sync_job.client``). A dead API or a wrong ``base_url`` then costs a
+  few rows' retries, not days of them. One believable answer of the API closes it again.
+
+Updates never started are reported as skipped.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ class PushResult:
     before its request went out)."""
     aborted: Outcome | None
     """The 401/402 outcome that stopped the run, if one did."""
+    unavailable: Outcome | None = None
+    """The last outcome of the systemic run of failures that opened the breaker, if it did."""
 
 
 def push_updates(
@@ -46,18 +55,22 @@ def push_updates(
     concurrency: int,
     on_outcome: OutcomeCallback | None = None,
     stop: threading.Event | None = None,
+    stop_after_failures: int = 0,
 ) -> PushResult:
     """Send ``updates`` with ``concurrency`` workers; return every outcome.
 
-    ``on_outcome`` runs in the worker thread right after each response, before the next request
-    of that worker (the journal records confirmed updates there). ``stop`` set from outside
-    (a signal) makes workers start nothing new.
+    ``on_outcome`` runs in the worker thread right after each response, before the next
+    request of that worker (the journal records confirmed updates there). ``stop`` set from
+    outside (a signal) makes workers start nothing new. ``stop_after_failures``: open the
+    breaker after this many systemic failures in a row (0: never).
     """
     stop = stop or threading.Event()
     outcomes: dict[int, Outcome] = {}
     lock = threading.Lock()
     cursor = iter(updates)
     aborted: list[Outcome] = []
+    unavailable: list[Outcome] = []
+    failures_in_a_row = 0
 
     def next_update() -> Update | None:
         with lock:
@@ -66,6 +79,7 @@ def push_updates(
             return next(cursor, None)
 
     def work() -> None:
+        nonlocal failures_in_a_row
         while (update := next_update()) is not None:
             try:
                 outcome = client.update(update.contact_id, update.payload)
@@ -74,8 +88,16 @@ def push_updates(
                                   message=f"internal error: {type(exc).__name__}: {exc}")
             with lock:
                 outcomes[update.position] = outcome
-                if outcome.fatal and not aborted:
+                if outcome.systemic:
+                    failures_in_a_row += 1
+                elif outcome.api_answered:
+                    failures_in_a_row = 0
+                if outcome.fatal and not aborted and not unavailable:
                     aborted.append(outcome)
+                    stop.set()
+                elif (outcome.systemic and 0 < stop_after_failures <= failures_in_a_row
+                      and not aborted and not unavailable):
+                    unavailable.append(outcome)
                     stop.set()
             # "skipped": the run stopped before this row's request went out; nothing to record.
             if on_outcome is not None and outcome.status != "skipped":
@@ -87,4 +109,5 @@ def push_updates(
         worker.start()
     for worker in workers:
         worker.join()
-    return PushResult(outcomes=outcomes, aborted=aborted[0] if aborted else None)
+    return PushResult(outcomes=outcomes, aborted=aborted[0] if aborted else None,
+                      unavailable=unavailable[0] if unavailable else None)

@@ -2,7 +2,7 @@
 
 Written atomically beside the results file (``results/results.csv`` →
 ``results/results.summary.json``) unless ``results.summary`` or ``--summary`` say otherwise,
-for every run that started: exit codes 0, 1, 3, 4, 130 and 143. A run that could not start
+for every run that started: exit codes 0, 1, 3, 4, 5, 130 and 143. A run that could not start
 (exit 2) changes no file, this one included; a monitor that reads the summary should also alert
 when ``ended_at`` grows old.
 
@@ -26,6 +26,7 @@ OUTCOMES = {
     1: "rows_failed",
     3: "aborted",
     4: "braked",
+    5: "api_unavailable",
     130: "interrupted",
     143: "interrupted",
 }
