@@ -710,8 +710,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(reply)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Malformed HTTP (bad request line, unknown method, ...) still gets the JSON envelope."""
+        """Malformed HTTP (bad request line, oversized headers, ...) still gets the JSON
+        envelope. A well-formed request with a method http.server has no handler for (TRACE,
+        an invented verb) is the API's 405, like any other method but PUT."""
+        if code == HTTPStatus.NOT_IMPLEMENTED and getattr(self, "headers", None) is not None:
+            self._dispatch()
+            return
         self.close_connection = True
+        # A request line http.server could not read leaves it thinking the client speaks
+        # HTTP/0.9, which has no status line: answer as HTTP/1.1 all the same.
+        self.request_version = self.protocol_version
         self._write(self.sim._protocol_error(int(code), getattr(self, "path", "") or ""))
 
     def _write(self, reply: _Reply) -> None:

@@ -307,13 +307,27 @@ def test_body_is_read_by_content_length_so_pipelined_requests_stay_framed(sim: S
     assert sim.contacts()[12345]["names"] == "Pipelined"
 
 
-def test_malformed_http_still_gets_the_json_envelope(sim: Simulator) -> None:
-    reply = raw_http(sim, b"TRACE /api/v3/contacts/12345 HTTP/1.1\r\nHost: x\r\n\r\n")
+@pytest.mark.parametrize("method", [b"TRACE", b"FROBNICATE", b"CONNECT"])
+def test_a_method_http_server_does_not_know_is_405_with_the_envelope(sim: Simulator,
+                                                                     method: bytes) -> None:
+    reply = raw_http(sim, method + b" /api/v3/contacts/12345 HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")
     head, _, body = reply.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 501 ")
+    assert head.startswith(b"HTTP/1.1 405 ")
+    assert b"Content-Type: application/json" in head and b"Allow: PUT" in head
+    envelope = json.loads(body)
+    assert (envelope["code"], envelope["message"]) == (4050, "Method not allowed")
+    assert sim.status_counts == {405: 1}
+    assert sim.requests[-1].method == method.decode()
+
+
+def test_malformed_http_still_gets_the_json_envelope(sim: Simulator) -> None:
+    reply = raw_http(sim, b"PUT /api/v3/contacts/12345 HTTP/1.1 extra\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
     assert b"Content-Type: application/json" in head
-    assert json.loads(body)["code"] == 5010
-    assert sim.status_counts == {501: 1}
+    assert json.loads(body)["code"] == 4000
+    assert sim.status_counts == {400: 1}
 
 
 # ---------------------------------------------------------------- 422
