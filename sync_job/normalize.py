@@ -171,12 +171,15 @@ def _normalize_written_numbers(values: pd.Series) -> pd.Series:
 
 
 def normalize_email(values: pd.Series) -> pd.Series:
-    """Lower-case the domain (``Ann@Example.COM`` → ``Ann@example.com``); the local part is kept."""
-    upper_domain = values.str.contains(r"@[^@]*[A-Z][^@]*$", regex=True, na=False)
-    if not upper_domain.any():
+    """Lower-case the domain (``Ann@Example.COM`` → ``Ann@example.com``, ``ann@ПОЧТА.РФ`` →
+    ``ann@почта.рф``); the local part is kept."""
+    # An ASCII capital in the domain, or any address beyond ASCII: only those can change.
+    maybe = (values.str.contains(r"@[^@]*[A-Z][^@]*$", regex=True, na=False)
+             | (values.notna() & ~values.str.isascii().fillna(True).astype(bool)))
+    if not maybe.any():
         return values
-    parts = values[upper_domain].str.rpartition("@")
-    return values.mask(upper_domain, parts[0] + parts[1] + parts[2].str.lower())
+    parts = values[maybe].str.rpartition("@")
+    return values.mask(maybe, parts[0] + parts[1] + parts[2].str.lower())
 
 
 _FIELD_NORMALIZERS = {"number": normalize_number, "email": normalize_email}

@@ -148,6 +148,9 @@ def test_normalize_number_mixed_series_keeps_positions() -> None:
     [
         ("ann@example.com", "ann@example.com"),
         ("Ann@Example.COM", "Ann@example.com"),
+        ("Ann@ПОЧТА.РФ", "Ann@почта.рф"),
+        ("Élodie@Exemple.FR", "Élodie@exemple.fr"),
+        ("Zoë@ÜBER.de", "Zoë@über.de"),
         ("ANN.LEE@EXAMPLE.CO.TZ", "ANN.LEE@example.co.tz"),
         ("Mixed.Case+Tag@Mail.Example.org", "Mixed.Case+Tag@mail.example.org"),
         ("\"A@B\"@Example.com", "\"A@B\"@example.com"),  # the last @ splits

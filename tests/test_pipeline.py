@@ -353,3 +353,16 @@ def test_planning_pauses_the_garbage_collector_and_shortens_the_switch_interval(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_an_email_domain_beyond_ascii_compares_ignoring_case(workspace: Workspace,
+                                                             env: dict[str, str]) -> None:
+    rows = [dict(row) for row in SNAPSHOT_ROWS]
+    rows[0]["email"] = "ann@почта.рф"
+    write_snapshot(workspace.snapshot, rows)
+    workspace.write_changes([("1001", "", "", "ann@ПОЧТА.РФ"), ("1002", "", "", "Bo@ÜBER.de")])
+    report = run_sync(workspace.config(dry_run=True), environ={})
+    results = workspace.results_by_row()
+    assert results[2]["status"] == "unchanged"
+    assert json.loads(results[3]["payload"]) == {"email": "Bo@über.de"}
+    assert report.counts["planned"] == 1
