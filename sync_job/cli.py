@@ -35,8 +35,9 @@ RUN_EPILOG = """\
 exit codes:
   0  every row updated or unchanged (dry run: planned or unchanged)
   1  the run finished, and some rows are invalid or failed (see the results file)
-  2  the run could not start (bad config, input, flag or missing token):
-     nothing was sent and no file was changed
+  2  the run could not start (bad config, input, flag or missing token, another run
+     holds the lock, a file it would write is one it reads or keeps): nothing was
+     sent and no file was changed
   3  aborted: the API answered 401 or 402 (or the journal could not be written),
      so no further request was sent
   4  safety brake: more updates planned than push.max_changes allows; nothing sent

@@ -7,11 +7,12 @@ row is never sent, every other row still is.
 
 A live run, in order:
 
-1. take the lock beside the snapshot (another live run: exit 2, nothing touched);
-2. fold journal entries a dead run left behind into the snapshot (written atomically);
-3. plan; if the plan is over ``push.max_changes`` (and no ``--force``): send nothing, exit 4;
-4. push; each 200 goes into the journal before the worker starts its next request;
-5. write the snapshot, then forget this run's journal entries; write results and summary.
+1. check that no file it writes is a file it reads or keeps (exit 2);
+2. take the lock beside the snapshot (another live run: exit 2, nothing touched);
+3. fold journal entries a dead run left behind into the snapshot (written atomically);
+4. plan; if the plan is over ``push.max_changes`` (and no ``--force``): send nothing, exit 4;
+5. push; each 200 goes into the journal before the worker starts its next request;
+6. write the snapshot, then forget this run's journal entries; write results and summary.
 
 A dry run takes no lock and writes only its results and summary; it plans against the snapshot
 plus any journal entries not yet folded (read from a copy), as the next live run would.
@@ -54,6 +55,7 @@ from sync_job.normalize import (
     true_flags,
     whole_number_keys,
 )
+from sync_job.paths import check_paths
 from sync_job.prefetch import Reading, read_soon
 from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.ratelimit import full_jitter
@@ -94,7 +96,6 @@ EXIT_ABORTED = 3
 EXIT_BRAKED = 4
 
 INTERRUPTED = "run interrupted"
-
 
 @dataclass
 class RunReport:
@@ -206,6 +207,7 @@ def run_sync(
                 f"the API token is missing: set the environment variable "
                 f"{config.api.token_env} (named by api.token_env), or use --dry-run"
             )
+    check_paths(config)
     with contextlib.ExitStack() as held:
         # Until the push, which makes garbage for minutes.
         end_planning = held.enter_context(tuned_for_kernels())

@@ -1,0 +1,98 @@
+"""The files the job keeps and writes: never one for another, no symlinks followed, no debris,
+private journal, a lock that knows when it was taken away. Real files, real HTTP."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sync_job.config import load_config
+from sync_job.errors import ConfigError
+from sync_job.pipeline import run_sync
+from sync_job.simulator import Simulator
+from tests.conftest import Workspace
+from tests.test_cli import sync_job
+
+
+def state_bytes(ws: Workspace) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(ws.root.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------ written vs read or kept
+
+
+@pytest.mark.parametrize(("flag", "target", "role"), [
+    ("results", "changes.csv", "the changes file"),
+    ("results", "state/snapshot.csv", "the snapshot"),
+    ("results", "state/snapshot.csv.journal.sqlite", "the journal"),
+    ("results", "state/snapshot.csv.journal.sqlite-wal", "the journal's -wal file"),
+    ("results", "state/snapshot.csv.journal.sqlite-shm", "the journal's -shm file"),
+    ("results", "state/snapshot.csv.lock", "the run lock"),
+    ("summary", "state/snapshot.csv", "the snapshot"),
+    ("summary", "changes.csv", "the changes file"),
+    ("summary", "results/results.csv", "the results file"),
+])
+def test_a_file_the_run_writes_may_not_be_one_it_reads_or_keeps(
+        workspace: Workspace, sim: Simulator, env: dict[str, str], flag: str, target: str,
+        role: str) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    before = state_bytes(workspace)
+    config = load_config(workspace.root / "config.yaml", {flag: workspace.root / target})
+    with pytest.raises(ConfigError) as caught:
+        run_sync(config, environ=env)
+    [problem] = caught.value.problems
+    assert f"the {flag} file (--{flag}, " in problem and role in problem
+    assert f" {workspace.root / target} is the same file as the " in problem
+    assert problem.endswith("; choose another path")
+    assert sim.requests == [] and state_bytes(workspace) == before
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_a_link_to_the_snapshot_is_the_snapshot(workspace: Workspace, sim: Simulator,
+                                                 env: dict[str, str], link: str) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    elsewhere = workspace.root / "out" / "results.csv"
+    elsewhere.parent.mkdir()
+    if link == "hard":
+        os.link(workspace.snapshot, elsewhere)
+    else:
+        elsewhere.symlink_to(workspace.snapshot)
+    before = workspace.snapshot.read_bytes()
+    config = load_config(workspace.root / "config.yaml", {"results": elsewhere})
+    with pytest.raises(ConfigError, match="is the same file as the snapshot"):
+        run_sync(config, environ=env)
+    assert sim.requests == [] and workspace.snapshot.read_bytes() == before
+
+
+def test_a_dry_run_checks_the_files_it_writes(workspace: Workspace) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    before = state_bytes(workspace)
+    for target in ("state/snapshot.csv", "changes.csv"):
+        config = load_config(workspace.root / "config.yaml",
+                             {"results": workspace.root / target}, dry_run=True)
+        with pytest.raises(ConfigError, match="is the same file as"):
+            run_sync(config, environ={})
+    # a dry run writes no snapshot: the snapshot may be its input (an odd but harmless check)
+    config = load_config(workspace.root / "config.yaml", {"input": workspace.snapshot},
+                         dry_run=True)
+    assert run_sync(config, environ={}).exit_code == 0
+    assert state_bytes(workspace)["snapshot.csv"] == before["snapshot.csv"]
+
+
+def test_results_over_the_snapshot_on_the_command_line_exits_2_naming_both(
+        workspace: Workspace, sim: Simulator) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    workspace.config()
+    before = state_bytes(workspace)
+    done = sync_job("run", "--config", str(workspace.root / "config.yaml"), "--results",
+                    "state/snapshot.csv", cwd=workspace.root)
+    assert done.returncode == 2, done.stderr
+    assert (f"the results file (--results, results.path) {workspace.snapshot} is the same file "
+            f"as the snapshot (--snapshot, snapshot.path) {workspace.snapshot}; choose another "
+            f"path") in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert sim.requests == [] and state_bytes(workspace) == before
