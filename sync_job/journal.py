@@ -13,6 +13,9 @@ only after the WAL is fsynced; an entry survives a power cut, not only a killed 
 (``NORMAL`` would survive ``kill -9`` but could lose the last commits on power loss). One fsync
 per confirmed update is cheap next to the HTTP round trip it records.
 
+The journal and its -wal/-shm files are readable by their owner only (mode 0600), as the
+snapshot is.
+
 Life cycle of an entry: written by the run that got the 200; deleted once the snapshot holding it
 has been written (by that run at its end, or by the next run's fold at its start). Deleting
 after the snapshot rename makes a crash between the two harmless: folding an entry twice gives
@@ -22,8 +25,11 @@ the same snapshot.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -103,12 +109,41 @@ def _entries(connection: sqlite3.Connection) -> list[Entry]:
     ]
 
 
+def _create_private(path: Path) -> None:
+    """Create the journal file readable by its owner only, or tighten an existing one, before
+    SQLite opens it: it holds names, numbers and e-mails. SQLite gives the -wal and -shm files
+    it creates the database file's mode; older ones left by a crash are tightened too. A
+    symlink at any of the three is refused: SQLite would follow it."""
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if companion.is_symlink():
+                raise JournalError(f"{companion}: is a symbolic link; the journal's files must "
+                                   f"be plain files the job creates: remove the link")
+            if stat.S_IMODE(companion.lstat().st_mode) & 0o077:
+                os.chmod(companion, 0o600, follow_symlinks=False)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise JournalError(f"{path}: is a symbolic link; the journal must be a plain file "
+                               f"the job creates: remove the link") from None
+        raise JournalError(f"{path}: cannot open the journal ({exc.strerror})") from None
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot make the journal private ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
 class Journal:
     """The writer: one connection, shared by the push workers under a lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        _create_private(path)
         try:
             # isolation_level=None: every INSERT is its own transaction, committed at once.
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

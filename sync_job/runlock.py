@@ -12,9 +12,11 @@ lock a fresh file while a second still holds the old, unlinked one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,21 +54,7 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StartupError(f"{self.path}: cannot open the lock file ({exc.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid, started = _describe_holder(_read(fd))
-            os.close(fd)
-            raise RunLockedError(
-                f"another run (pid {pid}, started {started}) holds {self.path}; "
-                f"nothing was sent and no file was changed") from None
-        except OSError as exc:
-            os.close(fd)
-            raise StartupError(f"{self.path}: cannot lock ({exc.strerror})") from None
+        fd = self._open_and_lock()
         left = _read(fd)
         if left.strip():
             pid, started = _describe_holder(left)
@@ -78,6 +66,34 @@ class RunLock:
         os.fsync(fd)
         self._fd = fd
         return self
+
+    def _open_and_lock(self) -> int:
+        try:
+            # O_NOFOLLOW: a symlink planted at the lock path must not get its target truncated.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StartupError(
+                    f"{self.path}: is a symbolic link; the run lock must be a plain file the "
+                    f"job creates: remove the link (nothing was sent and no file was changed)"
+                ) from None
+            raise StartupError(f"{self.path}: cannot open the lock file ({exc.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StartupError(f"{self.path}: is not a plain file; the run lock must be a plain "
+                               f"file the job creates: remove it")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, started = _describe_holder(_read(fd))
+            os.close(fd)
+            raise RunLockedError(
+                f"another run (pid {pid}, started {started}) holds {self.path}; "
+                f"nothing was sent and no file was changed") from None
+        except OSError as exc:
+            os.close(fd)
+            raise StartupError(f"{self.path}: cannot lock ({exc.strerror})") from None
+        return fd
 
     def __exit__(self, *exc_info: object) -> None:
         fd, self._fd = self._fd, None

@@ -4,12 +4,16 @@ private journal, a lock that knows when it was taken away. Real files, real HTTP
 from __future__ import annotations
 
 import os
+import stat
+from pathlib import Path
 
 import pytest
 
 from sync_job.config import load_config
-from sync_job.errors import ConfigError
+from sync_job.errors import ConfigError, StartupError
+from sync_job.journal import Journal, journal_path_for
 from sync_job.pipeline import run_sync
+from sync_job.runlock import lock_path_for
 from sync_job.simulator import Simulator
 from tests.conftest import Workspace
 from tests.test_cli import sync_job
@@ -96,3 +100,69 @@ def test_results_over_the_snapshot_on_the_command_line_exits_2_naming_both(
             f"path") in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert sim.requests == [] and state_bytes(workspace) == before
+
+
+# ------------------------------------------------------------------ symlinks
+
+
+def test_a_symlink_at_the_lock_path_is_refused_and_its_target_untouched(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
+    precious = workspace.root / "precious.txt"
+    precious.write_text("do not truncate me\n")
+    lock_path_for(workspace.snapshot).symlink_to(precious)
+    workspace.write_changes([("1001", "New", "", "")])
+    with pytest.raises(StartupError) as caught:
+        run_sync(workspace.config(), environ=env)
+    assert str(caught.value).startswith(f"{lock_path_for(workspace.snapshot)}: is a symbolic "
+                                        f"link")
+    assert "remove the link" in str(caught.value)
+    assert precious.read_text() == "do not truncate me\n"
+    assert sim.requests == []
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm"])
+def test_a_symlink_at_the_journal_path_is_refused(workspace: Workspace, sim: Simulator,
+                                                  env: dict[str, str], suffix: str) -> None:
+    precious = workspace.root / "precious.db"
+    precious.write_bytes(b"not a journal")
+    journal = journal_path_for(workspace.snapshot)
+    journal.with_name(journal.name + suffix).symlink_to(precious)
+    workspace.write_changes([("1001", "New", "", "")])
+    with pytest.raises(StartupError, match="is a symbolic link"):
+        run_sync(workspace.config(), environ=env)
+    assert precious.read_bytes() == b"not a journal"
+    assert sim.requests == []
+
+
+# ------------------------------------------------------------------ journal mode
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_journal_and_its_wal_and_shm_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "snapshot.csv.journal.sqlite"
+        with Journal(path) as journal:
+            journal.record(run_id="r" * 32, contact_id="1001", row=2,
+                           contact={"names": "Ann"}, req_id="req-1")
+            files = [path, path.with_name(path.name + "-wal"),
+                     path.with_name(path.name + "-shm")]
+            assert [mode(p) for p in files] == [0o600] * 3
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_readable_journal_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.csv.journal.sqlite"
+    wal = path.with_name(path.name + "-wal")
+    with Journal(path) as journal:
+        journal.record(run_id="r" * 32, contact_id="1001", row=2, contact={"names": "Ann"},
+                       req_id="req-1")
+        os.chmod(path, 0o644)
+        os.chmod(wal, 0o644)
+        with Journal(path) as again:  # a second connection, as the next run opens it
+            assert [e.contact_id for e in again.pending()] == ["1001"]
+            assert mode(path) == 0o600 and mode(wal) == 0o600
