@@ -76,6 +76,8 @@ class Entry:
     """The fields the API returned (a field it did not return is absent)."""
     req_id: str
     confirmed_at: str
+    seq: int = 0
+    """Its place in the journal: entries are numbered in the order they were written."""
 
 
 def fold(entries: Iterable[Entry]) -> dict[str, dict[str, str]]:
@@ -98,14 +100,14 @@ def _now_iso() -> str:
 
 def _entries(connection: sqlite3.Connection) -> list[Entry]:
     rows = connection.execute(
-        "SELECT run_id, contact_id, row, names, number, email, req_id, confirmed_at "
+        "SELECT run_id, contact_id, row, names, number, email, req_id, confirmed_at, seq "
         "FROM confirmed ORDER BY seq").fetchall()
     return [
         Entry(run_id=run_id, contact_id=contact_id, row=row,
               contact={name: value for name, value in zip(VALUE_FIELDS, values, strict=True)
                        if value is not None},
-              req_id=req_id, confirmed_at=confirmed_at)
-        for run_id, contact_id, row, *values, req_id, confirmed_at in rows
+              req_id=req_id, confirmed_at=confirmed_at, seq=seq)
+        for run_id, contact_id, row, *values, req_id, confirmed_at, seq in rows
     ]
 
 
@@ -170,10 +172,13 @@ class Journal:
                 "confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, contact_id, row, *values, req_id, _now_iso()))
 
-    def forget_all(self) -> None:
-        """Delete every entry: the snapshot now holds them (the fold at the start of a run)."""
+    def forget_folded(self, entries: Iterable[Entry]) -> None:
+        """Delete ``entries``, as :meth:`pending` gave them: the snapshot now holds them (the
+        fold at the start of a run). An entry written after they were read (by a run that went
+        on after its lock file was deleted) stays, for the next fold."""
+        last = max((entry.seq for entry in entries), default=0)
         with self._lock:
-            self._db.execute("DELETE FROM confirmed")
+            self._db.execute("DELETE FROM confirmed WHERE seq <= ?", (last,))
 
     def forget_run(self, run_id: str) -> None:
         """Delete ``run_id``'s entries: the snapshot written at its end holds them."""

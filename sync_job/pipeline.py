@@ -14,6 +14,9 @@ A live run, in order:
 5. push; each 200 goes into the journal before the worker starts its next request;
 6. write the snapshot, then forget this run's journal entries; write results and summary.
 
+Should the lock file be deleted or replaced during the run (so another run may start), the run
+stops sending and leaves the snapshot and the journal to the next run (exit 3).
+
 A dry run takes no lock and writes only its results and summary; it plans against the snapshot
 plus any journal entries not yet folded (read from a copy), as the next live run would.
 """
@@ -97,6 +100,12 @@ EXIT_BRAKED = 4
 
 INTERRUPTED = "run interrupted"
 
+
+def lock_lost_message(path: Path) -> str:
+    return (f"the lock file {path} was removed or replaced during the run; stopped sending; "
+            f"every confirmed update stays in the journal for the next run")
+
+
 @dataclass
 class RunReport:
     """What a run did, for the summary and the exit code."""
@@ -114,7 +123,8 @@ class RunReport:
     push_seconds: float = 0.0
     """Wall time of the push alone (0 in a dry run): rows sent per second is measured on it."""
     aborted_reason: str = ""
-    """Why the run stopped sending on its own (401/402, the journal could not be written)."""
+    """Why the run stopped sending on its own (401/402, the journal could not be written, the
+    lock file was removed)."""
     braked_reason: str = ""
     """Why the safety brake kept every update back."""
     interrupted: bool = False
@@ -220,10 +230,11 @@ def run_sync(
                            summary_path=config.results.summary_path, warnings=list(table.warnings))
 
         journal: Journal | None = None
+        run_lock: RunLock | None = None
         if not config.dry_run:
             # The lock comes first: a run that finds another one running creates nothing.
             _prepare_folder(config.snapshot.path, "snapshot")
-            held.enter_context(RunLock(lock_path_for(config.snapshot.path)))
+            run_lock = held.enter_context(RunLock(lock_path_for(config.snapshot.path)))
         _prepare_folder(config.results.path, "results")
         _prepare_folder(config.results.summary_path, "summary")
         log.info("run %s started%s", run_id, " (dry run)" if config.dry_run else "",
@@ -231,7 +242,7 @@ def run_sync(
         snapshot_raw = _read_snapshot(config, report, reading.snapshot)
         if not config.dry_run:
             journal = held.enter_context(Journal(journal_path_for(config.snapshot.path)))
-        snapshot_raw = _fold_journal(snapshot_raw, config, journal, report)
+        snapshot_raw = _fold_journal(snapshot_raw, config, journal, report, run_lock)
         for warning in report.warnings:
             log.warning("%s", warning)
 
@@ -248,7 +259,7 @@ def run_sync(
                 set_where(results, going, "message", f"{prefix}not sent: safety brake: {reason}")
 
         if not config.dry_run and not report.braked_reason:
-            assert journal is not None
+            assert journal is not None and run_lock is not None
             from sync_job.push import Update  # requests and tenacity: only a live run needs them
 
             end_planning()
@@ -262,13 +273,12 @@ def run_sync(
                 changes["row"].to_numpy()[local].tolist(),
                 changes[ID_FIELD].to_numpy(dtype=object)[local].tolist(),
                 payload_dicts(changes, sends, local)))
-            confirmed = _push(config, token, updates, results, report, journal,
+            confirmed = _push(config, token, updates, results, report, journal, run_lock,
                               Timing(sleep=sleep, clock=clock, jitter=jitter), stop,
                               progress or (lambda total: SilentProgress()))
-            if confirmed or not config.snapshot.path.exists():
-                write_snapshot(config.snapshot.path, merge_confirmed(snapshot_raw, confirmed))
-            # Only now that the snapshot holds them may the journal let them go.
-            journal.forget_run(run_id)
+            _save_snapshot(config, report, journal, run_lock,
+                           lambda: merge_confirmed(snapshot_raw, confirmed),
+                           changed=bool(confirmed))
 
         report.interrupted = stop.is_set() and not report.aborted_reason
         if report.interrupted:
@@ -292,6 +302,26 @@ def run_sync(
     return report
 
 
+def _save_snapshot(config: Config, report: RunReport, journal: Journal, run_lock: RunLock,
+                   merged: Callable[[], pd.DataFrame], *, changed: bool) -> None:
+    """Write the snapshot with this run's confirmed updates, then let the journal forget them.
+
+    Neither happens once the lock file was removed or replaced (another run may be working
+    on both): the next run folds the journal."""
+    path = config.snapshot.path
+    if not run_lock.still_held():
+        if not report.aborted_reason:
+            report.aborted_reason = lock_lost_message(run_lock.path)
+            log.error("%s", report.aborted_reason)
+        return
+    if changed or not path.exists():
+        write_snapshot(path, merged())
+    if not run_lock.still_held():
+        return
+    # Only now that the snapshot holds them may the journal let them go.
+    journal.forget_run(report.run_id)
+
+
 def _read_snapshot(config: Config, report: RunReport,
                    early: Future[pa.Table | None] | None) -> pd.DataFrame:
     path = config.snapshot.path
@@ -306,11 +336,12 @@ def _read_snapshot(config: Config, report: RunReport,
 
 
 def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | None,
-                  report: RunReport) -> pd.DataFrame:
+                  report: RunReport, run_lock: RunLock | None) -> pd.DataFrame:
     """The snapshot with the confirmed updates a dead run left in the journal folded in.
 
-    A live run (``journal`` given) rewrites the snapshot with them and empties the journal; a
-    dry run only plans as if they were folded, reading the journal from a copy.
+    A live run (``journal`` and ``run_lock`` given) rewrites the snapshot with them and
+    forgets the entries it folded; a dry run only plans as if they were folded, reading the
+    journal from a copy.
     """
     path = config.snapshot.path
     pending = journal.pending() if journal is not None else read_pending(journal_path_for(path))
@@ -324,8 +355,13 @@ def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | Non
             f"{describe_runs(pending)} that did not finish; this dry run plans as if they were "
             f"in the snapshot, as the next live run will fold them")
         return snapshot
+    assert run_lock is not None
+    if not run_lock.still_held():
+        raise StartupError(lock_lost_message(run_lock.path) + "; nothing was sent")
     write_snapshot(path, snapshot)
-    journal.forget_all()
+    # Only the entries read above: one written since (by a run that lost its lock file and
+    # goes on) stays for the next fold.
+    journal.forget_folded(pending)
     report.folded = len(pending)
     report.warnings.append(
         f"folded {len(pending)} confirmed update(s) of {contacts} contact(s) from "
@@ -480,6 +516,7 @@ def _push(
     results: pd.DataFrame,
     report: RunReport,
     journal: Journal,
+    run_lock: RunLock,
     timing: Timing,
     stop: threading.Event,
     progress: ProgressFactory,
@@ -500,7 +537,15 @@ def _push(
                            cancelled=stop.is_set)
     confirmed: dict[str, dict[str, str]] = {}
     journal_failures: list[str] = []
+    lock_lost: list[bool] = []
     lock = threading.Lock()
+
+    def check_lock() -> None:
+        # Before a worker's next request: once the lock file is gone, another run may start
+        # and work on the same snapshot and journal; send nothing more.
+        if not run_lock.still_held():
+            lock_lost.append(True)
+            stop.set()
 
     def record(update: Update, outcome: Outcome) -> None:
         # Runs in the worker thread, before that worker starts its next request.
@@ -517,6 +562,7 @@ def _push(
                 stop.set()  # without a journal a crash could lose what is confirmed from here
             with lock:
                 confirmed[update.contact_id] = contact
+        check_lock()
         log.debug("row %d contact %s: %s (HTTP %s, %d attempt(s))", update.row,
                   update.contact_id, outcome.status, outcome.http_status, outcome.attempts,
                   extra=fields)
@@ -524,6 +570,7 @@ def _push(
 
     display = progress(len(updates))
     started = time.monotonic()
+    check_lock()
     try:
         pushed = push_updates(updates, client, concurrency=config.push.concurrency,
                               on_outcome=record, stop=stop)
@@ -557,6 +604,10 @@ def _push(
         set_where(results, unsent, "message",
                   f"not sent: the run stopped after HTTP {pushed.aborted.http_status} "
                   f"({pushed.aborted.message})")
+    elif lock_lost:
+        report.aborted_reason = lock_lost_message(run_lock.path)
+        log.error("%s", report.aborted_reason)
+        set_where(results, unsent, "message", f"not sent: {report.aborted_reason}")
     elif journal_failures:
         report.aborted_reason = f"the journal could not be written ({journal_failures[0]})"
         log.error("%s; stopped sending", report.aborted_reason)

@@ -6,7 +6,9 @@ process dies, however it dies, so a lock can never outlive its run; what a dead 
 only the text in the file, and the next run takes over with a warning.
 
 The file is never deleted, only emptied on release: deleting a lock file lets a third process
-lock a fresh file while a second still holds the old, unlinked one.
+lock a fresh file while a second still holds the old, unlinked one. Should someone delete or
+replace it all the same, :meth:`RunLock.still_held` says so, and the run stops changing the
+files it shares with whichever run starts next.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ def _read(fd: int) -> str:
     return os.read(fd, 4096).decode("utf-8", "replace")
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``fd`` is still the file at ``path``: not removed, not replaced by another."""
+    held = os.fstat(fd)
+    try:
+        there = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return held.st_nlink > 0 and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
+# Tries to lock the file that is at the path, should it keep being replaced under us.
+_ATTEMPTS = 10
+
+
 class RunLock:
     """Hold the lock for the ``with`` block; raise :class:`RunLockedError` if another run has it."""
 
@@ -54,7 +70,16 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        fd = self._open_and_lock()
+        for _ in range(_ATTEMPTS):
+            fd = self._open_and_lock()
+            # Between open and flock another process may have removed the file and locked a
+            # new one at the path: a lock on the old file would exclude nobody. Try again.
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)
+        else:
+            raise StartupError(f"{self.path}: the lock file keeps being removed or replaced; "
+                               f"nothing was sent and no file was changed")
         left = _read(fd)
         if left.strip():
             pid, started = _describe_holder(left)
@@ -94,6 +119,12 @@ class RunLock:
             os.close(fd)
             raise StartupError(f"{self.path}: cannot lock ({exc.strerror})") from None
         return fd
+
+    def still_held(self) -> bool:
+        """Whether the file at the path is still the one this run locked (two cheap system
+        calls). Deleting or replacing the lock file lets another run start; this run must
+        then stop changing what the two share."""
+        return self._fd is not None and _same_file(self._fd, self.path)
 
     def __exit__(self, *exc_info: object) -> None:
         fd, self._fd = self._fd, None

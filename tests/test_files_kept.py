@@ -11,9 +11,9 @@ import pytest
 
 from sync_job.config import load_config
 from sync_job.errors import ConfigError, StartupError
-from sync_job.journal import Journal, journal_path_for
+from sync_job.journal import Journal, journal_path_for, read_pending
 from sync_job.pipeline import run_sync
-from sync_job.runlock import lock_path_for
+from sync_job.runlock import RunLock, lock_path_for
 from sync_job.simulator import Simulator
 from tests.conftest import Workspace
 from tests.test_cli import sync_job
@@ -166,3 +166,30 @@ def test_an_existing_readable_journal_is_made_private(tmp_path: Path) -> None:
         with Journal(path) as again:  # a second connection, as the next run opens it
             assert [e.contact_id for e in again.pending()] == ["1001"]
             assert mode(path) == 0o600 and mode(wal) == 0o600
+
+
+# ------------------------------------------------------------------ the lock, taken away
+
+
+def test_still_held_says_when_the_lock_file_was_removed_or_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.csv.lock"
+    with RunLock(path) as lock:
+        assert lock.still_held()
+        path.unlink()
+        assert not lock.still_held()
+        with RunLock(path) as second:  # the file at the path is a new one: free to take
+            assert second.still_held() and not lock.still_held()
+    assert not lock.still_held()
+
+
+def test_the_fold_forgets_only_the_entries_it_folded(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.csv.journal.sqlite"
+    with Journal(path) as journal, Journal(path) as other_process:
+        other_process.record(run_id="a" * 32, contact_id="1001", row=2,
+                             contact={"names": "One"}, req_id="req-1")
+        pending = journal.pending()
+        # written by a run that lost its lock file and went on, after the fold read
+        other_process.record(run_id="a" * 32, contact_id="1002", row=3,
+                             contact={"names": "Two"}, req_id="req-2")
+        journal.forget_folded(pending)
+    assert [e.contact_id for e in read_pending(path)] == ["1002"]
