@@ -8,7 +8,8 @@ row is never sent, every other row still is.
 A live run, in order:
 
 1. check that no file it writes is a file it reads or keeps (exit 2);
-2. take the lock beside the snapshot (another live run: exit 2, nothing touched);
+2. take the lock beside the snapshot (another live run: exit 2, nothing touched); remove the
+   temporary files interrupted writes left;
 3. fold journal entries a dead run left behind into the snapshot (written atomically);
 4. plan; if the plan is over ``push.max_changes`` (and no ``--force``): send nothing, exit 4;
 5. push; each 200 goes into the journal before the worker starts its next request;
@@ -80,6 +81,7 @@ from sync_job.state import (
     empty_snapshot,
     merge_confirmed,
     read_snapshot_table,
+    remove_leftovers,
     snapshot_frame,
     write_snapshot,
 )
@@ -99,6 +101,10 @@ EXIT_ABORTED = 3
 EXIT_BRAKED = 4
 
 INTERRUPTED = "run interrupted"
+
+LEFTOVER_AGE = 3600.0
+"""Seconds after which a temporary file beside the results or summary is a leftover: a dry run,
+which takes no lock, may be writing one right now."""
 
 
 def lock_lost_message(path: Path) -> str:
@@ -235,6 +241,7 @@ def run_sync(
             # The lock comes first: a run that finds another one running creates nothing.
             _prepare_folder(config.snapshot.path, "snapshot")
             run_lock = held.enter_context(RunLock(lock_path_for(config.snapshot.path)))
+            _remove_leftovers(config)
         _prepare_folder(config.results.path, "results")
         _prepare_folder(config.results.summary_path, "summary")
         log.info("run %s started%s", run_id, " (dry run)" if config.dry_run else "",
@@ -300,6 +307,17 @@ def run_sync(
         )
         write_summary(config.results.summary_path, summary)
     return report
+
+
+def _remove_leftovers(config: Config) -> None:
+    """Remove the temporary files writes killed half-way left: the snapshot's whatever their
+    age (under the lock, no other run writes it), the results' and summary's after an hour."""
+    for path, age in ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
+                      (config.results.summary_path, LEFTOVER_AGE)):
+        removed = remove_leftovers(path, older_than=age)
+        if removed:
+            log.info("removed %d temporary file(s) of %s left by writes that were interrupted",
+                     removed, path.name)
 
 
 def _save_snapshot(config: Config, report: RunReport, journal: Journal, run_lock: RunLock,

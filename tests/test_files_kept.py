@@ -3,8 +3,10 @@ private journal, a lock that knows when it was taken away. Real files, real HTTP
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +195,63 @@ def test_the_fold_forgets_only_the_entries_it_folded(tmp_path: Path) -> None:
                              contact={"names": "Two"}, req_id="req-2")
         journal.forget_folded(pending)
     assert [e.contact_id for e in read_pending(path)] == ["1002"]
+
+
+# ------------------------------------------------------------------ leftover temporary files
+
+
+def test_a_live_run_removes_the_temporary_files_interrupted_writes_left(
+        workspace: Workspace, env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    config = workspace.config()
+    state, results = workspace.snapshot.parent, workspace.results.parent
+    results.mkdir()
+    two_hours_ago = time.time() - 7200
+
+    def leftover(folder: Path, name: str, *, old: bool = False) -> Path:
+        path = folder / name
+        path.write_bytes(b"half a file")
+        if old:
+            os.utime(path, (two_hours_ago, two_hours_ago))
+        return path
+
+    gone = [
+        leftover(state, ".snapshot.csv.k2x_9qzt.tmp"),  # the snapshot's: whatever its age
+        leftover(state, ".snapshot.csv.abcdefgh.tmp", old=True),
+        leftover(results, ".results.csv.0a1b2c3d.tmp", old=True),
+        leftover(results, ".results.summary.json.zzzzzzzz.tmp", old=True),
+    ]
+    kept = [
+        leftover(results, ".results.csv.fresh123.tmp"),  # a dry run may be writing it now
+        leftover(state, ".snapshot.csv.abcdefg.tmp", old=True),  # seven characters
+        leftover(state, ".snapshot.csv.abcdefgh.tmp.keep", old=True),
+        leftover(state, "snapshot.csv.abcdefgh.tmp", old=True),
+        leftover(state, ".snapshot.csv.ABCDEFGH.tmp", old=True),
+        leftover(state, ".other.csv.abcdefgh.tmp", old=True),
+        leftover(results, "notes.txt", old=True),
+    ]
+    target = leftover(workspace.root, "target.txt")
+    linked = state / ".snapshot.csv.symlink0.tmp"
+    linked.symlink_to(target)
+    (state / ".snapshot.csv.folder00.tmp").mkdir()
+
+    caplog.set_level(logging.INFO, logger="sync_job")
+    assert run_sync(config, environ=env).exit_code == 0
+    assert not any(p.exists() for p in gone)
+    assert all(p.exists() for p in kept)
+    assert linked.is_symlink() and target.read_bytes() == b"half a file"
+    assert (state / ".snapshot.csv.folder00.tmp").is_dir()
+    assert "removed 2 temporary file(s) of snapshot.csv left by writes that were " \
+           "interrupted" in caplog.messages
+    assert "removed 1 temporary file(s) of results.csv left by writes that were " \
+           "interrupted" in caplog.messages
+    assert "removed 1 temporary file(s) of results.summary.json left by writes that were " \
+           "interrupted" in caplog.messages
+
+
+def test_a_dry_run_removes_no_temporary_file(workspace: Workspace) -> None:
+    workspace.write_changes([("1001", "New", "", "")])
+    leftover = workspace.snapshot.with_name(".snapshot.csv.abcdefgh.tmp")
+    leftover.write_bytes(b"half a file")
+    assert run_sync(workspace.config(dry_run=True), environ={}).exit_code == 0
+    assert leftover.exists()
