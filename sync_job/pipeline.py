@@ -16,7 +16,9 @@ A live run, in order:
 6. write the snapshot, then forget this run's journal entries; write results and summary.
 
 Should the lock file be deleted or replaced during the run (so another run may start), the run
-stops sending and leaves the snapshot and the journal to the next run (exit 3).
+stops sending and leaves the snapshot and the journal to the next run (exit 3). Should a file
+not be written (a full disk), the run writes what it still can and exits 3; the journal keeps
+every confirmed update the snapshot could not take.
 
 A dry run takes no lock and writes only its results and summary; it plans against the snapshot
 plus any journal entries not yet folded (read from a copy), as the next live run would.
@@ -83,6 +85,7 @@ from sync_job.state import (
     read_snapshot_table,
     remove_leftovers,
     snapshot_frame,
+    write_problem,
     write_snapshot,
 )
 from sync_job.stopping import exit_code_of
@@ -131,6 +134,8 @@ class RunReport:
     aborted_reason: str = ""
     """Why the run stopped sending on its own (401/402, the journal could not be written, the
     lock file was removed)."""
+    unwritten: list[str] = field(default_factory=list)
+    """Files that could not be written (a full disk), each with why and what holds its data."""
     braked_reason: str = ""
     """Why the safety brake kept every update back."""
     interrupted: bool = False
@@ -265,6 +270,8 @@ def run_sync(
                 set_where(results, going, "status", "planned")
                 set_where(results, going, "message", f"{prefix}not sent: safety brake: {reason}")
 
+        # Said when the results or the summary cannot be written.
+        confirmed_in = "nothing was sent"
         if not config.dry_run and not report.braked_reason:
             assert journal is not None and run_lock is not None
             from sync_job.push import Update  # requests and tenacity: only a live run needs them
@@ -280,18 +287,23 @@ def run_sync(
                 changes["row"].to_numpy()[local].tolist(),
                 changes[ID_FIELD].to_numpy(dtype=object)[local].tolist(),
                 payload_dicts(changes, sends, local)))
-            confirmed = _push(config, token, updates, results, report, journal, run_lock,
-                              Timing(sleep=sleep, clock=clock, jitter=jitter), stop,
-                              progress or (lambda total: SilentProgress()))
-            _save_snapshot(config, report, journal, run_lock,
-                           lambda: merge_confirmed(snapshot_raw, confirmed),
-                           changed=bool(confirmed))
+            confirmed, unjournaled = _push(config, token, updates, results, report, journal,
+                                           run_lock, Timing(sleep=sleep, clock=clock,
+                                                            jitter=jitter), stop,
+                                           progress or (lambda total: SilentProgress()))
+            confirmed_in = _save_snapshot(config, report, journal, run_lock,
+                                          lambda: merge_confirmed(snapshot_raw, confirmed),
+                                          changed=bool(confirmed), unjournaled=unjournaled)
 
         report.interrupted = stop.is_set() and not report.aborted_reason
         if report.interrupted:
             unsent = results["status"].eq("skipped")
             set_where(results, unsent, "message", INTERRUPTED)
-        write_results(config.results.path, results)
+        try:
+            write_results(config.results.path, results)
+        except OSError as exc:
+            _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
+                                 f"not written; {confirmed_in}")
         report.counts = count_statuses(results["status"])
         report.exit_code = _exit_code(report, stop)
         report.elapsed = time.monotonic() - started
@@ -303,9 +315,15 @@ def run_sync(
             requests=report.requests, retries=report.retries, throttled=report.throttled,
             folded_from_journal=report.folded,
             stopped_because=report.braked_reason or report.aborted_reason
+            or (report.unwritten[0] if report.unwritten else "")
             or (INTERRUPTED if report.interrupted else ""),
         )
-        write_summary(config.results.summary_path, summary)
+        try:
+            write_summary(config.results.summary_path, summary)
+        except OSError as exc:
+            _not_written(report, f"{write_problem(config.results.summary_path, exc)}; the "
+                                 f"summary was not written; {confirmed_in}")
+            report.exit_code = EXIT_ABORTED
     return report
 
 
@@ -320,24 +338,47 @@ def _remove_leftovers(config: Config) -> None:
                      removed, path.name)
 
 
+def _not_written(report: RunReport, problem: str) -> None:
+    log.error("%s", problem)
+    report.unwritten.append(problem)
+
+
 def _save_snapshot(config: Config, report: RunReport, journal: Journal, run_lock: RunLock,
-                   merged: Callable[[], pd.DataFrame], *, changed: bool) -> None:
-    """Write the snapshot with this run's confirmed updates, then let the journal forget them.
+                   merged: Callable[[], pd.DataFrame], *, changed: bool,
+                   unjournaled: int) -> str:
+    """Write the snapshot with this run's confirmed updates, then let the journal forget them;
+    return where the confirmed updates are now, in words.
 
     Neither happens once the lock file was removed or replaced (another run may be working
-    on both): the next run folds the journal."""
+    on both), and the journal forgets nothing the snapshot could not take."""
     path = config.snapshot.path
+    in_journal = "nothing confirmed is lost: the journal holds it for the next run to fold"
     if not run_lock.still_held():
         if not report.aborted_reason:
             report.aborted_reason = lock_lost_message(run_lock.path)
             log.error("%s", report.aborted_reason)
-        return
+        return in_journal
     if changed or not path.exists():
-        write_snapshot(path, merged())
+        try:
+            write_snapshot(path, merged())
+        except OSError as exc:
+            lost = (f"; {unjournaled} update(s) the API confirmed after the journal failed are "
+                    f"in neither and will be sent again by the next run, which changes nothing "
+                    f"on the platform" if unjournaled else "")
+            _not_written(report, f"{write_problem(path, exc)}; the snapshot was not updated: "
+                                 f"every confirmed update stays in the journal for the next "
+                                 f"run to fold{lost}")
+            return "the journal holds every confirmed update it could take" if unjournaled \
+                else in_journal
     if not run_lock.still_held():
-        return
-    # Only now that the snapshot holds them may the journal let them go.
-    journal.forget_run(report.run_id)
+        return in_journal
+    try:
+        # Only now that the snapshot holds them may the journal let them go.
+        journal.forget_run(report.run_id)
+    except sqlite3.Error as exc:
+        log.warning("%s: could not clear this run's entries (%s); the next run folds them into "
+                    "the snapshot again, which changes nothing", journal.path, exc)
+    return "nothing confirmed is lost: the snapshot holds it"
 
 
 def _read_snapshot(config: Config, report: RunReport,
@@ -376,10 +417,20 @@ def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | Non
     assert run_lock is not None
     if not run_lock.still_held():
         raise StartupError(lock_lost_message(run_lock.path) + "; nothing was sent")
-    write_snapshot(path, snapshot)
-    # Only the entries read above: one written since (by a run that lost its lock file and
-    # goes on) stays for the next fold.
-    journal.forget_folded(pending)
+    try:
+        write_snapshot(path, snapshot)
+    except OSError as exc:
+        raise StartupError(f"{write_problem(path, exc)}: cannot fold the journal into the "
+                           f"snapshot; nothing was sent, and the journal keeps its "
+                           f"{len(pending)} confirmed update(s) for the next run") from None
+    try:
+        # Only the entries read above: one written since (by a run that lost its lock file
+        # and goes on) stays for the next fold.
+        journal.forget_folded(pending)
+    except sqlite3.Error as exc:
+        # Sending now could make these old entries overwrite newer values at the next fold.
+        raise StartupError(f"{journal.path}: cannot clear the entries folded into {path} "
+                           f"({exc}); nothing was sent") from None
     report.folded = len(pending)
     report.warnings.append(
         f"folded {len(pending)} confirmed update(s) of {contacts} contact(s) from "
@@ -538,8 +589,9 @@ def _push(
     timing: Timing,
     stop: threading.Event,
     progress: ProgressFactory,
-) -> dict[str, dict[str, str]]:
-    """Send the updates; fill their results lines; return the contacts the API confirmed."""
+) -> tuple[dict[str, dict[str, str]], int]:
+    """Send the updates; fill their results lines; return the contacts the API confirmed, and
+    how many of those confirmations the journal could not take."""
     from sync_job.client import ClientSettings, ContactClient
     from sync_job.push import push_updates
     from sync_job.ratelimit import RateGate
@@ -576,7 +628,7 @@ def _push(
                                row=update.row, contact=contact, req_id=outcome.req_id)
             except sqlite3.Error as exc:
                 with lock:
-                    journal_failures.append(f"{journal.path}: {exc}")
+                    journal_failures.append(_journal_problem(journal.path, exc))
                 stop.set()  # without a journal a crash could lose what is confirmed from here
             with lock:
                 confirmed[update.contact_id] = contact
@@ -628,13 +680,20 @@ def _push(
         set_where(results, unsent, "message", f"not sent: {report.aborted_reason}")
     elif journal_failures:
         report.aborted_reason = f"the journal could not be written ({journal_failures[0]})"
-        log.error("%s; stopped sending", report.aborted_reason)
+        log.error("%s; stopped sending; the updates confirmed so far go into the snapshot now",
+                  report.aborted_reason)
         set_where(results, unsent, "message", f"not sent: {report.aborted_reason}")
-    return confirmed
+    return confirmed, len(journal_failures)
+
+
+def _journal_problem(path: Path, exc: sqlite3.Error) -> str:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return f"{path}: the disk is full ({exc})"
+    return f"{path}: {exc}"
 
 
 def _exit_code(report: RunReport, stop: threading.Event) -> int:
-    if report.aborted_reason:
+    if report.aborted_reason or report.unwritten:
         return EXIT_ABORTED
     if report.interrupted:
         return exit_code_of(stop)

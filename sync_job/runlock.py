@@ -86,9 +86,14 @@ class RunLock:
             log.warning("taking over %s, left by a run that no longer exists (pid %s, started "
                         "%s); its confirmed updates are in the journal", self.path, pid, started)
         started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()}\nstarted={started_at}\n".encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid={os.getpid()}\nstarted={started_at}\n".encode(), 0)
+            os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise StartupError(f"{self.path}: cannot write the lock file ({exc.strerror}); "
+                               f"nothing was sent") from None
         self._fd = fd
         return self
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import os
 import re
 import stat
@@ -182,6 +183,17 @@ def remove_leftovers(path: Path, *, older_than: float = 0.0) -> int:
             continue
         removed += 1
     return removed
+
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""The errors that mean the disk (or the user's quota, or the largest file) is full."""
+
+
+def write_problem(path: Path, exc: OSError) -> str:
+    """Why ``path`` could not be written, in the operator's words."""
+    if exc.errno in DISK_FULL:
+        return f"{path}: the disk is full ({os.strerror(exc.errno)})"
+    return f"{path}: cannot write the file ({exc.strerror or exc})"
 
 
 def _fsync_folder(folder: Path) -> None:
