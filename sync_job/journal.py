@@ -118,17 +118,21 @@ def _create_private(path: Path) -> None:
     symlink at any of the three is refused: SQLite would follow it."""
     for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(FileNotFoundError):
-            if companion.is_symlink():
-                raise JournalError(f"{companion}: is a symbolic link; the journal's files must "
-                                   f"be plain files the job creates: remove the link")
-            if stat.S_IMODE(companion.lstat().st_mode) & 0o077:
-                os.chmod(companion, 0o600, follow_symlinks=False)
+            _make_private(companion, os.O_RDONLY)
+    _make_private(path, os.O_RDWR | os.O_CREAT)
+
+
+def _make_private(path: Path, flags: int) -> None:
+    """Open ``path`` without following a symlink (creating it 0600 if ``flags`` say so) and
+    take away any access of group and others."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise JournalError(f"{path}: is a symbolic link; the journal must be a plain file "
-                               f"the job creates: remove the link") from None
+            raise JournalError(f"{path}: is a symbolic link; the journal's files must be plain "
+                               f"files the job creates: remove the link") from None
         raise JournalError(f"{path}: cannot open the journal ({exc.strerror})") from None
     try:
         if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
