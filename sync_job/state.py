@@ -176,7 +176,7 @@ def remove_leftovers(path: Path, *, older_than: float = 0.0) -> int:
             continue
         try:
             info = entry.stat(follow_symlinks=False)
-            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < older_than:
+            if not stat.S_ISREG(info.st_mode) or (older_than and now - info.st_mtime < older_than):
                 continue
             os.unlink(entry.path)
         except OSError:
