@@ -354,9 +354,10 @@ def _save_snapshot(config: Config, report: RunReport, journal: Journal, run_lock
     path = config.snapshot.path
     in_journal = "nothing confirmed is lost: the journal holds it for the next run to fold"
     if not run_lock.still_held():
-        if not report.aborted_reason:
-            report.aborted_reason = lock_lost_message(run_lock.path)
-            log.error("%s", report.aborted_reason)
+        lost = lock_lost_message(run_lock.path)
+        if report.aborted_reason != lost:  # not said yet (lost after the push, or after a 401)
+            log.error("%s", lost)
+        report.aborted_reason = report.aborted_reason or lost
         return in_journal
     if changed or not path.exists():
         try:
