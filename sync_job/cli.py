@@ -35,10 +35,12 @@ RUN_EPILOG = """\
 exit codes:
   0  every row updated or unchanged (dry run: planned or unchanged)
   1  the run finished, and some rows are invalid or failed (see the results file)
-  2  the run could not start (bad config, input, flag or missing token):
-     nothing was sent and no file was changed
-  3  aborted: the API answered 401 or 402 (or the journal could not be written),
-     so no further request was sent
+  2  the run could not start (bad config, input, flag or missing token, another run
+     holds the lock, a file it would write is one it reads or keeps): nothing was
+     sent and no file was changed
+  3  aborted: the API answered 401 or 402, the journal could not be written, or the
+     lock file was removed during the run, so no further request was sent; or a file
+     could not be written (a full disk): the journal keeps every confirmed update
   4  safety brake: more updates planned than push.max_changes allows; nothing sent
      (review the results, then re-run with --force)
   5  API unavailable: push.stop_after_failures rows in a row got no usable answer
@@ -168,6 +170,7 @@ def format_summary(report: RunReport) -> str:
         lines.append("  stopped early: interrupted; re-run the same command to send the rest")
     if report.braked_reason:
         lines.append(f"  safety brake: {report.braked_reason}")
+    lines.extend(f"  not written: {problem}" for problem in report.unwritten)
     if report.folded:
         lines.append(f"  folded     {report.folded:>8}  (confirmed by an earlier run that did "
                      f"not finish)")

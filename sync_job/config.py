@@ -12,6 +12,7 @@ import codecs
 import dataclasses
 import math
 import re
+import reprlib
 import unicodedata
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -163,23 +164,27 @@ def _url(raw: Any) -> tuple[Any, str | None]:
     return (None, problem) if problem else (raw.strip().rstrip("/"), None)
 
 
-def _number(*, minimum: float, strict: bool) -> Checker:
-    bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+def _number(*, minimum: float, strict: bool, maximum: float) -> Checker:
+    lower = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+    expected = f"expected a number {lower} and at most {maximum:g}"
 
     def check(raw: Any) -> tuple[Any, str | None]:
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            return None, f"expected a number {bound}"
-        if raw < minimum or (strict and raw == minimum):
-            return None, f"expected a number {bound}"
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            return None, expected
+        # Compared before any float(): a whole number too big for a float is simply too big.
+        if isinstance(raw, float) and not math.isfinite(raw):
+            return None, expected
+        if raw < minimum or (strict and raw == minimum) or raw > maximum:
+            return None, expected
         return float(raw), None
 
     return check
 
 
-def _integer(*, minimum: int) -> Checker:
+def _integer(*, minimum: int, maximum: int) -> Checker:
     def check(raw: Any) -> tuple[Any, str | None]:
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
-            return None, f"expected a whole number, at least {minimum}"
+        if isinstance(raw, bool) or not isinstance(raw, int) or not minimum <= raw <= maximum:
+            return None, f"expected a whole number, at least {minimum} and at most {maximum}"
         return raw, None
 
     return check
@@ -233,8 +238,8 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
     "api": {
         "base_url": _url,
         "token_env": _text,
-        "connect_timeout": _number(minimum=0, strict=True),
-        "read_timeout": _number(minimum=0, strict=True),
+        "connect_timeout": _number(minimum=0, strict=True, maximum=600),
+        "read_timeout": _number(minimum=0, strict=True, maximum=600),
     },
     "input": {
         "path": _path,
@@ -249,14 +254,14 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
     "snapshot": {"path": _path},
     "results": {"path": _path, "summary": _path},
     "push": {
-        "concurrency": _integer(minimum=1),
-        "rate_limit": _number(minimum=0, strict=False),
-        "max_attempts": _integer(minimum=1),
-        "backoff_initial": _number(minimum=0, strict=False),
-        "backoff_max": _number(minimum=0, strict=False),
+        "concurrency": _integer(minimum=1, maximum=256),
+        "rate_limit": _number(minimum=0, strict=False, maximum=10_000),
+        "max_attempts": _integer(minimum=1, maximum=100),
+        "backoff_initial": _number(minimum=0, strict=False, maximum=3600),
+        "backoff_max": _number(minimum=0, strict=False, maximum=3600),
         "max_changes": parse_change_limit,
-        "max_retry_wait": _number(minimum=0, strict=False),
-        "stop_after_failures": _integer(minimum=0),
+        "max_retry_wait": _number(minimum=0, strict=False, maximum=86_400),
+        "stop_after_failures": _integer(minimum=0, maximum=1_000_000),
     },
 }
 
@@ -282,21 +287,100 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+# A config file is a few hundred bytes; these bound what a hostile or broken one can cost.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_VALUES = 10_000
+"""At most this many values (YAML nodes) once every alias is written out: a "billion laughs"
+document of a few hundred bytes would otherwise expand to gigabytes."""
+SHOWN_CHARS = 80
+"""A value echoed in a message is cut to this many characters."""
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = SHOWN_CHARS
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to :data:`SHOWN_CHARS` characters (with "…"), without ever writing
+    out the whole of a big value first, and without the password of a URL in it."""
+    if isinstance(value, str):
+        value = redact_userinfo(value)
+    return _cut(_SHORT.repr(value))
+
+
+def _children(node: Any) -> list[Any]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(root: Any, limit: int) -> int:
+    """How many nodes the YAML graph under ``root`` holds with every alias written out, counted
+    once per node (memoized); stops early above ``limit``. A node that contains itself (an
+    alias to an anchor still open) counts as above any limit."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:  # depth first, without recursion
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > limit:
+                return sizes[key]
+        elif key in open_nodes:
+            return limit + 1
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return sizes.get(id(root), 0)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml  # only a run with a config file needs it
 
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the file ({exc.strerror or exc})"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a config file is "
+                           f"a few hundred bytes, is this the right file?"])
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
+        # Composed first and measured, then built: the aliases of a small document can stand
+        # for billions of values.
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, MAX_YAML_VALUES) > MAX_YAML_VALUES:
+            raise ConfigError([
+                f"{path}: its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values; "
+                f"a config needs a few dozen: write the values out"])
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError([f"{path}: not valid YAML{where}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid YAML (nested too deeply)"]) from None
+    except ValueError as exc:  # e.g. a whole number of more than 4,300 digits
+        raise ConfigError([f"{path}: a value cannot be read ({_cut(str(exc))})"]) from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -329,7 +413,7 @@ def load_config(
     for section, body in raw.items():
         if section not in _SCHEMA:
             known = ", ".join(_SCHEMA)
-            problems.append(f"{where}: {section}: unknown section (known: {known})")
+            problems.append(f"{where}: {_cut(str(section))}: unknown section (known: {known})")
             continue
         if body is None:
             continue
@@ -340,12 +424,12 @@ def load_config(
             checker = _SCHEMA[section].get(str(key))
             if checker is None:
                 known = ", ".join(_SCHEMA[section])
-                problems.append(f"{where}: {section}.{key}: unknown key (known: {known})")
+                problems.append(
+                    f"{where}: {section}.{_cut(str(key))}: unknown key (known: {known})")
                 continue
             checked, problem = checker(value)
             if problem:
-                problems.append(f"{where}: {section}.{key}: {problem}, got "
-                                f"{redact_userinfo(repr(value))}")
+                problems.append(f"{where}: {section}.{key}: {problem}, got {shown(value)}")
             elif isinstance(checked, Path) and not checked.is_absolute():
                 values[section][str(key)] = base_dir / checked
             else:
@@ -358,8 +442,7 @@ def load_config(
         checked, problem = _SCHEMA[section][key](value)
         option = "--" + flag.replace("_", "-")
         if problem:
-            problems.append(f"command line: {option}: {problem}, got "
-                            f"{redact_userinfo(repr(value))}")
+            problems.append(f"command line: {option}: {problem}, got {shown(value)}")
         elif isinstance(checked, Path) and not checked.is_absolute():
             values[section][key] = Path.cwd() / checked
         else:

@@ -13,6 +13,9 @@ only after the WAL is fsynced; an entry survives a power cut, not only a killed 
 (``NORMAL`` would survive ``kill -9`` but could lose the last commits on power loss). One fsync
 per confirmed update is cheap next to the HTTP round trip it records.
 
+The journal and its -wal/-shm files are readable by their owner only (mode 0600), as the
+snapshot is.
+
 Life cycle of an entry: written by the run that got the 200; deleted once the snapshot holding it
 has been written (by that run at its end, or by the next run's fold at its start). Deleting
 after the snapshot rename makes a crash between the two harmless: folding an entry twice gives
@@ -22,8 +25,11 @@ the same snapshot.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -70,6 +76,8 @@ class Entry:
     """The fields the API returned (a field it did not return is absent)."""
     req_id: str
     confirmed_at: str
+    seq: int = 0
+    """Its place in the journal: entries are numbered in the order they were written."""
 
 
 def fold(entries: Iterable[Entry]) -> dict[str, dict[str, str]]:
@@ -92,15 +100,47 @@ def _now_iso() -> str:
 
 def _entries(connection: sqlite3.Connection) -> list[Entry]:
     rows = connection.execute(
-        "SELECT run_id, contact_id, row, names, number, email, req_id, confirmed_at "
+        "SELECT run_id, contact_id, row, names, number, email, req_id, confirmed_at, seq "
         "FROM confirmed ORDER BY seq").fetchall()
     return [
         Entry(run_id=run_id, contact_id=contact_id, row=row,
               contact={name: value for name, value in zip(VALUE_FIELDS, values, strict=True)
                        if value is not None},
-              req_id=req_id, confirmed_at=confirmed_at)
-        for run_id, contact_id, row, *values, req_id, confirmed_at in rows
+              req_id=req_id, confirmed_at=confirmed_at, seq=seq)
+        for run_id, contact_id, row, *values, req_id, confirmed_at, seq in rows
     ]
+
+
+def _create_private(path: Path) -> None:
+    """Create the journal file readable by its owner only, or tighten an existing one, before
+    SQLite opens it: it holds names, numbers and e-mails. SQLite gives the -wal and -shm files
+    it creates the database file's mode; older ones left by a crash are tightened too. A
+    symlink at any of the three is refused: SQLite would follow it."""
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            _make_private(companion, os.O_RDONLY)
+    _make_private(path, os.O_RDWR | os.O_CREAT)
+
+
+def _make_private(path: Path, flags: int) -> None:
+    """Open ``path`` without following a symlink (creating it 0600 if ``flags`` say so) and
+    take away any access of group and others."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise JournalError(f"{path}: is a symbolic link; the journal's files must be plain "
+                               f"files the job creates: remove the link") from None
+        raise JournalError(f"{path}: cannot open the journal ({exc.strerror})") from None
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot make the journal private ({exc.strerror})") from None
+    finally:
+        os.close(fd)
 
 
 class Journal:
@@ -109,6 +149,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        _create_private(path)
         try:
             # isolation_level=None: every INSERT is its own transaction, committed at once.
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -135,10 +176,13 @@ class Journal:
                 "confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, contact_id, row, *values, req_id, _now_iso()))
 
-    def forget_all(self) -> None:
-        """Delete every entry: the snapshot now holds them (the fold at the start of a run)."""
+    def forget_folded(self, entries: Iterable[Entry]) -> None:
+        """Delete ``entries``, as :meth:`pending` gave them: the snapshot now holds them (the
+        fold at the start of a run). An entry written after they were read (by a run that went
+        on after its lock file was deleted) stays, for the next fold."""
+        last = max((entry.seq for entry in entries), default=0)
         with self._lock:
-            self._db.execute("DELETE FROM confirmed")
+            self._db.execute("DELETE FROM confirmed WHERE seq <= ?", (last,))
 
     def forget_run(self, run_id: str) -> None:
         """Delete ``run_id``'s entries: the snapshot written at its end holds them."""

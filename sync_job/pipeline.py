@@ -7,11 +7,18 @@ row is never sent, every other row still is.
 
 A live run, in order:
 
-1. take the lock beside the snapshot (another live run: exit 2, nothing touched);
-2. fold journal entries a dead run left behind into the snapshot (written atomically);
-3. plan; if the plan is over ``push.max_changes`` (and no ``--force``): send nothing, exit 4;
-4. push; each 200 goes into the journal before the worker starts its next request;
-5. write the snapshot, then forget this run's journal entries; write results and summary.
+1. check that no file it writes is a file it reads or keeps (exit 2);
+2. take the lock beside the snapshot (another live run: exit 2, nothing touched); remove the
+   temporary files interrupted writes left;
+3. fold journal entries a dead run left behind into the snapshot (written atomically);
+4. plan; if the plan is over ``push.max_changes`` (and no ``--force``): send nothing, exit 4;
+5. push; each 200 goes into the journal before the worker starts its next request;
+6. write the snapshot, then forget this run's journal entries; write results and summary.
+
+Should the lock file be deleted or replaced during the run (so another run may start), the run
+stops sending and leaves the snapshot and the journal to the next run (exit 3). Should a file
+not be written (a full disk), the run writes what it still can and exits 3; the journal keeps
+every confirmed update the snapshot could not take.
 
 A dry run takes no lock and writes only its results and summary; it plans against the snapshot
 plus any journal entries not yet folded (read from a copy), as the next live run would.
@@ -53,6 +60,7 @@ from sync_job.normalize import (
     true_flags,
     whole_number_keys,
 )
+from sync_job.paths import check_paths
 from sync_job.prefetch import Reading, read_soon
 from sync_job.progress import ProgressFactory, SilentProgress
 from sync_job.ratelimit import full_jitter
@@ -74,7 +82,9 @@ from sync_job.state import (
     empty_snapshot,
     merge_confirmed,
     read_snapshot_table,
+    remove_leftovers,
     snapshot_frame,
+    write_problem,
     write_snapshot,
 )
 from sync_job.stopping import exit_code_of
@@ -95,6 +105,15 @@ EXIT_API_UNAVAILABLE = 5
 
 INTERRUPTED = "run interrupted"
 
+LEFTOVER_AGE = 3600.0
+"""Seconds after which a temporary file beside the results or summary is a leftover: a dry run,
+which takes no lock, may be writing one right now."""
+
+
+def lock_lost_message(path: Path) -> str:
+    return (f"the lock file {path} was removed or replaced during the run; stopped sending; "
+            f"every confirmed update stays in the journal for the next run")
+
 
 @dataclass
 class RunReport:
@@ -113,7 +132,10 @@ class RunReport:
     push_seconds: float = 0.0
     """Wall time of the push alone (0 in a dry run): rows sent per second is measured on it."""
     aborted_reason: str = ""
-    """Why the run stopped sending on its own (401/402, the journal could not be written)."""
+    """Why the run stopped sending on its own (401/402, the journal could not be written, the
+    lock file was removed)."""
+    unwritten: list[str] = field(default_factory=list)
+    """Files that could not be written (a full disk), each with why and what holds its data."""
     braked_reason: str = ""
     """Why the safety brake kept every update back."""
     unavailable_reason: str = ""
@@ -228,6 +250,7 @@ def run_sync(
     if not config.dry_run:
         check_base_url(config.api.base_url)
         token = read_token(environ, config.api.token_env)
+    check_paths(config)
     with contextlib.ExitStack() as held:
         # Until the push, which makes garbage for minutes.
         end_planning = held.enter_context(tuned_for_kernels())
@@ -240,10 +263,12 @@ def run_sync(
                            summary_path=config.results.summary_path, warnings=list(table.warnings))
 
         journal: Journal | None = None
+        run_lock: RunLock | None = None
         if not config.dry_run:
             # The lock comes first: a run that finds another one running creates nothing.
             _prepare_folder(config.snapshot.path, "snapshot")
-            held.enter_context(RunLock(lock_path_for(config.snapshot.path)))
+            run_lock = held.enter_context(RunLock(lock_path_for(config.snapshot.path)))
+            _remove_leftovers(config)
         _prepare_folder(config.results.path, "results")
         _prepare_folder(config.results.summary_path, "summary")
         log.info("run %s started%s", run_id, " (dry run)" if config.dry_run else "",
@@ -251,7 +276,7 @@ def run_sync(
         snapshot_raw = _read_snapshot(config, report, reading.snapshot)
         if not config.dry_run:
             journal = held.enter_context(Journal(journal_path_for(config.snapshot.path)))
-        snapshot_raw = _fold_journal(snapshot_raw, config, journal, report)
+        snapshot_raw = _fold_journal(snapshot_raw, config, journal, report, run_lock)
         for warning in report.warnings:
             log.warning("%s", warning)
 
@@ -267,8 +292,10 @@ def run_sync(
                 set_where(results, going, "status", "planned")
                 set_where(results, going, "message", f"{prefix}not sent: safety brake: {reason}")
 
+        # Said when the results or the summary cannot be written.
+        confirmed_in = "nothing was sent"
         if not config.dry_run and not report.braked_reason:
-            assert journal is not None
+            assert journal is not None and run_lock is not None
             from sync_job.push import Update  # requests and tenacity: only a live run needs them
 
             end_planning()
@@ -282,20 +309,24 @@ def run_sync(
                 changes["row"].to_numpy()[local].tolist(),
                 changes[ID_FIELD].to_numpy(dtype=object)[local].tolist(),
                 payload_dicts(changes, sends, local)))
-            confirmed = _push(config, token, updates, results, report, journal,
-                              Timing(sleep=sleep, clock=clock, jitter=jitter), stop,
-                              progress or (lambda total: SilentProgress()))
-            if confirmed or not config.snapshot.path.exists():
-                write_snapshot(config.snapshot.path, merge_confirmed(snapshot_raw, confirmed))
-            # Only now that the snapshot holds them may the journal let them go.
-            journal.forget_run(run_id)
+            confirmed, unjournaled = _push(config, token, updates, results, report, journal,
+                                           run_lock, Timing(sleep=sleep, clock=clock,
+                                                            jitter=jitter), stop,
+                                           progress or (lambda total: SilentProgress()))
+            confirmed_in = _save_snapshot(config, report, journal, run_lock,
+                                          lambda: merge_confirmed(snapshot_raw, confirmed),
+                                          changed=bool(confirmed), unjournaled=unjournaled)
 
         report.interrupted = (stop.is_set() and not report.aborted_reason
                               and not report.unavailable_reason)
         if report.interrupted:
             unsent = results["status"].eq("skipped")
             set_where(results, unsent, "message", INTERRUPTED)
-        write_results(config.results.path, results)
+        try:
+            write_results(config.results.path, results)
+        except OSError as exc:
+            _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
+                                 f"not written; {confirmed_in}")
         report.counts = count_statuses(results["status"])
         report.exit_code = _exit_code(report, stop)
         report.elapsed = time.monotonic() - started
@@ -308,10 +339,71 @@ def run_sync(
             folded_from_journal=report.folded,
             stopped_because=report.braked_reason or report.aborted_reason
             or report.unavailable_reason
+            or (report.unwritten[0] if report.unwritten else "")
             or (INTERRUPTED if report.interrupted else ""),
         )
-        write_summary(config.results.summary_path, summary)
+        try:
+            write_summary(config.results.summary_path, summary)
+        except OSError as exc:
+            _not_written(report, f"{write_problem(config.results.summary_path, exc)}; the "
+                                 f"summary was not written; {confirmed_in}")
+            report.exit_code = EXIT_ABORTED
     return report
+
+
+def _remove_leftovers(config: Config) -> None:
+    """Remove the temporary files writes killed half-way left: the snapshot's whatever their
+    age (under the lock, no other run writes it), the results' and summary's after an hour."""
+    for path, age in ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
+                      (config.results.summary_path, LEFTOVER_AGE)):
+        removed = remove_leftovers(path, older_than=age)
+        if removed:
+            log.info("removed %d temporary file(s) of %s left by writes that were interrupted",
+                     removed, path.name)
+
+
+def _not_written(report: RunReport, problem: str) -> None:
+    log.error("%s", problem)
+    report.unwritten.append(problem)
+
+
+def _save_snapshot(config: Config, report: RunReport, journal: Journal, run_lock: RunLock,
+                   merged: Callable[[], pd.DataFrame], *, changed: bool,
+                   unjournaled: int) -> str:
+    """Write the snapshot with this run's confirmed updates, then let the journal forget them;
+    return where the confirmed updates are now, in words.
+
+    Neither happens once the lock file was removed or replaced (another run may be working
+    on both), and the journal forgets nothing the snapshot could not take."""
+    path = config.snapshot.path
+    in_journal = "nothing confirmed is lost: the journal holds it for the next run to fold"
+    if not run_lock.still_held():
+        lost = lock_lost_message(run_lock.path)
+        if report.aborted_reason != lost:  # not said yet (lost after the push, or after a 401)
+            log.error("%s", lost)
+        report.aborted_reason = report.aborted_reason or lost
+        return in_journal
+    if changed or not path.exists():
+        try:
+            write_snapshot(path, merged())
+        except OSError as exc:
+            lost = (f"; {unjournaled} update(s) the API confirmed after the journal failed are "
+                    f"in neither and will be sent again by the next run, which changes nothing "
+                    f"on the platform" if unjournaled else "")
+            _not_written(report, f"{write_problem(path, exc)}; the snapshot was not updated: "
+                                 f"every confirmed update stays in the journal for the next "
+                                 f"run to fold{lost}")
+            return "the journal holds every confirmed update it could take" if unjournaled \
+                else in_journal
+    if not run_lock.still_held():
+        return in_journal
+    try:
+        # Only now that the snapshot holds them may the journal let them go.
+        journal.forget_run(report.run_id)
+    except sqlite3.Error as exc:
+        log.warning("%s: could not clear this run's entries (%s); the next run folds them into "
+                    "the snapshot again, which changes nothing", journal.path, exc)
+    return "nothing confirmed is lost: the snapshot holds it"
 
 
 def _read_snapshot(config: Config, report: RunReport,
@@ -328,11 +420,12 @@ def _read_snapshot(config: Config, report: RunReport,
 
 
 def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | None,
-                  report: RunReport) -> pd.DataFrame:
+                  report: RunReport, run_lock: RunLock | None) -> pd.DataFrame:
     """The snapshot with the confirmed updates a dead run left in the journal folded in.
 
-    A live run (``journal`` given) rewrites the snapshot with them and empties the journal; a
-    dry run only plans as if they were folded, reading the journal from a copy.
+    A live run (``journal`` and ``run_lock`` given) rewrites the snapshot with them and
+    forgets the entries it folded; a dry run only plans as if they were folded, reading the
+    journal from a copy.
     """
     path = config.snapshot.path
     pending = journal.pending() if journal is not None else read_pending(journal_path_for(path))
@@ -346,8 +439,23 @@ def _fold_journal(snapshot: pd.DataFrame, config: Config, journal: Journal | Non
             f"{describe_runs(pending)} that did not finish; this dry run plans as if they were "
             f"in the snapshot, as the next live run will fold them")
         return snapshot
-    write_snapshot(path, snapshot)
-    journal.forget_all()
+    assert run_lock is not None
+    if not run_lock.still_held():
+        raise StartupError(lock_lost_message(run_lock.path) + "; nothing was sent")
+    try:
+        write_snapshot(path, snapshot)
+    except OSError as exc:
+        raise StartupError(f"{write_problem(path, exc)}: cannot fold the journal into the "
+                           f"snapshot; nothing was sent, and the journal keeps its "
+                           f"{len(pending)} confirmed update(s) for the next run") from None
+    try:
+        # Only the entries read above: one written since (by a run that lost its lock file
+        # and goes on) stays for the next fold.
+        journal.forget_folded(pending)
+    except sqlite3.Error as exc:
+        # Sending now could make these old entries overwrite newer values at the next fold.
+        raise StartupError(f"{journal.path}: cannot clear the entries folded into {path} "
+                           f"({exc}); nothing was sent") from None
     report.folded = len(pending)
     report.warnings.append(
         f"folded {len(pending)} confirmed update(s) of {contacts} contact(s) from "
@@ -502,11 +610,13 @@ def _push(
     results: pd.DataFrame,
     report: RunReport,
     journal: Journal,
+    run_lock: RunLock,
     timing: Timing,
     stop: threading.Event,
     progress: ProgressFactory,
-) -> dict[str, dict[str, str]]:
-    """Send the updates; fill their results lines; return the contacts the API confirmed."""
+) -> tuple[dict[str, dict[str, str]], int]:
+    """Send the updates; fill their results lines; return the contacts the API confirmed, and
+    how many of those confirmations the journal could not take."""
     from sync_job.client import ClientSettings, ContactClient
     from sync_job.push import push_updates
     from sync_job.ratelimit import RateGate
@@ -522,7 +632,15 @@ def _push(
                            cancelled=stop.is_set)
     confirmed: dict[str, dict[str, str]] = {}
     journal_failures: list[str] = []
+    lock_lost: list[bool] = []
     lock = threading.Lock()
+
+    def check_lock() -> None:
+        # Before a worker's next request: once the lock file is gone, another run may start
+        # and work on the same snapshot and journal; send nothing more.
+        if not run_lock.still_held():
+            lock_lost.append(True)
+            stop.set()
 
     def record(update: Update, outcome: Outcome) -> None:
         # Runs in the worker thread, before that worker starts its next request.
@@ -535,10 +653,11 @@ def _push(
                                row=update.row, contact=contact, req_id=outcome.req_id)
             except sqlite3.Error as exc:
                 with lock:
-                    journal_failures.append(f"{journal.path}: {exc}")
+                    journal_failures.append(_journal_problem(journal.path, exc))
                 stop.set()  # without a journal a crash could lose what is confirmed from here
             with lock:
                 confirmed[update.contact_id] = contact
+        check_lock()
         log.debug("row %d contact %s: %s (HTTP %s, %d attempt(s))", update.row,
                   update.contact_id, outcome.status, outcome.http_status, outcome.attempts,
                   extra=fields)
@@ -546,6 +665,7 @@ def _push(
 
     display = progress(len(updates))
     started = time.monotonic()
+    check_lock()
     try:
         pushed = push_updates(updates, client, concurrency=config.push.concurrency,
                               on_outcome=record, stop=stop,
@@ -580,6 +700,15 @@ def _push(
         set_where(results, unsent, "message",
                   f"not sent: the run stopped after HTTP {pushed.aborted.http_status} "
                   f"({pushed.aborted.message})")
+    elif lock_lost:
+        report.aborted_reason = lock_lost_message(run_lock.path)
+        log.error("%s", report.aborted_reason)
+        set_where(results, unsent, "message", f"not sent: {report.aborted_reason}")
+    elif journal_failures:
+        report.aborted_reason = f"the journal could not be written ({journal_failures[0]})"
+        log.error("%s; stopped sending; the updates confirmed so far go into the snapshot now",
+                  report.aborted_reason)
+        set_where(results, unsent, "message", f"not sent: {report.aborted_reason}")
     elif pushed.unavailable is not None:
         count = config.push.stop_after_failures
         report.unavailable_reason = (
@@ -587,15 +716,17 @@ def _push(
             f"(the last: {pushed.unavailable.message}); re-run later to send the rest")
         log.error("%s", report.unavailable_reason)
         set_where(results, unsent, "message", f"not sent: {report.unavailable_reason}")
-    elif journal_failures:
-        report.aborted_reason = f"the journal could not be written ({journal_failures[0]})"
-        log.error("%s; stopped sending", report.aborted_reason)
-        set_where(results, unsent, "message", f"not sent: {report.aborted_reason}")
-    return confirmed
+    return confirmed, len(journal_failures)
+
+
+def _journal_problem(path: Path, exc: sqlite3.Error) -> str:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return f"{path}: the disk is full ({exc})"
+    return f"{path}: {exc}"
 
 
 def _exit_code(report: RunReport, stop: threading.Event) -> int:
-    if report.aborted_reason:
+    if report.aborted_reason or report.unwritten:
         return EXIT_ABORTED
     if report.unavailable_reason:
         return EXIT_API_UNAVAILABLE

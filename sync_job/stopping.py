@@ -4,18 +4,19 @@ The first signal sets a :class:`StopRequest`: the push starts no new request, le
 flight finish (each bounded by the read timeout), and the run writes its results and snapshot
 and exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM). A second signal ends the
 process at once with ``os._exit``; every confirmed update is already in the journal, so the
-next run loses nothing.
+next run loses nothing. The same signal again within a second of the first is the same request
+(``timeout`` and some supervisors signal the process and its group at once), not a second one.
 
 Handlers are installed by the command line, in the main thread; the library only sees the Event.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -43,20 +44,36 @@ def exit_code_of(stop: threading.Event) -> int:
     return stop.exit_code if isinstance(stop, StopRequest) else EXIT_SIGINT
 
 
+REPEAT_WINDOW = 1.0
+"""Seconds after the first signal in which the same signal again is the same request."""
+
+
 @contextmanager
 def stop_on_signals(
-    stop: StopRequest, *, hard_exit: Callable[[int], None] = os._exit
+    stop: StopRequest, *, hard_exit: Callable[[int], None] = os._exit,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[StopRequest]:
-    """Within the block, SIGINT/SIGTERM set ``stop``; a second one calls ``hard_exit``."""
-    signals = (signal.SIGINT, signal.SIGTERM)
+    """Within the block, SIGINT/SIGTERM set ``stop``; a second one calls ``hard_exit``.
 
-    received = itertools.count()
+    The same signal again within :data:`REPEAT_WINDOW` seconds of the first is not a second
+    one: a supervisor such as coreutils ``timeout`` signals the process and then its whole
+    group, so one request to stop arrives twice at once.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+    arrivals: list[tuple[int, float]] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        mine = (signum, clock())
         # A handler can be entered again while it runs (a second Ctrl-C during the first's log
-        # line); next() on a count is one atomic step, so exactly one call is "the first".
-        if next(received) > 0:
+        # line); list.append is one atomic step, so exactly one call finds itself first.
+        arrivals.append(mine)
+        first = arrivals[0]
+        if first is not mine:
+            if first[0] == signum and mine[1] - first[1] <= REPEAT_WINDOW:
+                log.debug("%s again within %g s of the first: the same request; still stopping",
+                          name, REPEAT_WINDOW)
+                return
             log.warning("%s again: exiting now; the journal holds every confirmed update", name)
             hard_exit(128 + signum)
             return

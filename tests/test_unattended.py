@@ -169,9 +169,9 @@ def test_a_signal_lets_in_flight_requests_finish_and_writes_everything(
         assert sim.put_count() - sent_before == len(skipped)
 
 
-def test_a_second_ctrl_c_exits_at_once_and_the_journal_keeps_what_was_confirmed(
+def test_a_second_ctrl_c_a_second_later_exits_at_once_and_the_journal_keeps_what_was_confirmed(
         tmp_path: Path) -> None:
-    with Simulator(CONTACTS, token=TOKEN, latency_ms=1000) as sim:
+    with Simulator(CONTACTS, token=TOKEN, latency_ms=2000) as sim:
         ws = contacts_workspace(tmp_path, sim)
         run = start_run(ws)
         wait_until(lambda: sim.put_count() >= 2, run)
@@ -180,7 +180,10 @@ def test_a_second_ctrl_c_exits_at_once_and_the_journal_keeps_what_was_confirmed(
         assert run.stderr is not None
         while "stopping" not in (line := run.stderr.readline()):
             assert line, "the run ended without saying it was stopping"
-        run.send_signal(signal.SIGINT)  # in-flight requests still have ~1 s to go
+        # The same signal within a second of the first is the same request; a second later it
+        # is a second one (in-flight requests still have ~0.8 s to go).
+        time.sleep(1.2)
+        run.send_signal(signal.SIGINT)
         code, _, err = finish(run)
         assert code == 130
         assert "SIGINT again: exiting now" in err
@@ -200,8 +203,8 @@ def test_a_second_ctrl_c_exits_at_once_and_the_journal_keeps_what_was_confirmed(
             assert re.fullmatch(r"[0-9a-f]{32}", entry.run_id) and entry.confirmed_at
         assert len({entry.run_id for entry in entries}) == 1
 
-        # (many workers, so the rest goes out in a couple of 1-second rounds)
-        report = run_sync(ws.config(concurrency=30), environ={"HUDUMA_API_TOKEN": TOKEN})
+        # (a worker per row, so the rest goes out in one 2-second round)
+        report = run_sync(ws.config(concurrency=60), environ={"HUDUMA_API_TOKEN": TOKEN})
         assert report.exit_code == 0 and report.folded == len(journaled)
         puts = puts_per_contact(sim)
     assert all(puts[cid] == 1 for cid in journaled)

@@ -1,0 +1,55 @@
+"""The files a run reads, keeps and writes must be distinct files.
+
+``--results state/snapshot.csv`` would silently replace the snapshot (and every later run would
+exit 2), ``--summary changes.csv`` the operator's input. Before anything is sent or written, a
+run compares every file it writes with every other file it reads, keeps or writes: by resolved
+path (symlinks followed) and, for files that exist, by device and inode (hard links).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from sync_job.config import Config
+from sync_job.errors import ConfigError
+from sync_job.journal import journal_path_for
+from sync_job.runlock import lock_path_for
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: a symlink loop
+        if a.resolve() == b.resolve():
+            return True
+    with contextlib.suppress(OSError):  # one of them does not exist (yet): not the same
+        return os.path.samefile(a, b)
+    return False
+
+
+def check_paths(config: Config) -> None:
+    """Raise :class:`ConfigError` naming both roles when a file the run writes is also another
+    file of the run. A dry run writes only its results and summary."""
+    snapshot = config.snapshot.path
+    journal = journal_path_for(snapshot)
+    reports = [
+        ("the results file (--results, results.path)", config.results.path),
+        ("the summary file (--summary, results.summary)", config.results.summary_path),
+    ]
+    kept = [
+        ("the snapshot (--snapshot, snapshot.path)", snapshot),
+        ("the journal", journal),
+        ("the journal's -wal file", journal.with_name(journal.name + "-wal")),
+        ("the journal's -shm file", journal.with_name(journal.name + "-shm")),
+        ("the run lock", lock_path_for(snapshot)),
+    ]
+    read = [("the changes file (--input, input.path)", config.input.path)]
+    written, others = (reports, kept + read) if config.dry_run else (reports + kept, read)
+    problems = []
+    for at, (role, path) in enumerate(written):
+        for other_role, other in written[at + 1:] + others:
+            if _same_file(path, other):
+                problems.append(f"{role} {path} is the same file as {other_role} {other}; "
+                                f"choose another path")
+    if problems:
+        raise ConfigError(problems)
