@@ -7,6 +7,10 @@ dropped after numbering, so numbers never shift.
 Clean files take the fast path (pyarrow's multi-threaded CSV parser). A file pyarrow refuses,
 such as one with ragged rows, is read again with Python's csv module, which takes anything and
 lets each ragged row be judged on its own.
+
+A file that breaks a limit of ``sync_job.limits`` (not a regular file, too big, a line or a
+cell too long) is refused, naming the line. Messages about the file name lines and headers,
+never a cell's content, as they go to logs; a row's problems go to the results file.
 """
 
 from __future__ import annotations
@@ -29,6 +33,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import InputFileError
+from sync_job.limits import (
+    MAX_CELL_CHARS,
+    MAX_FILE_BYTES,
+    LimitError,
+    Lines,
+    cell_too_long,
+    check_records,
+    csv_problem,
+    over_long_row,
+    regular_file_size,
+    too_big,
+)
 from sync_job.sniff import DELIMITER_NAMES, decode, sniff_delimiter
 from sync_job.workbook import read_sheet
 
@@ -180,22 +196,30 @@ def _read_fast(utf8: bytes, width: int, delimiter: str, skip: int, *,
 
 def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
                    problems: list[RowProblem]) -> pa.Table:
-    """Read any delimited text; a row with more cells than headers becomes a problem."""
+    """Read any delimited text; a row with more cells than headers becomes a problem. A line
+    or a cell over the limits raises LimitError naming its line."""
     rows: list[list[str]] = []
-    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for _ in range(skip + 1):
-        next(records, None)
+    records = csv.reader(Lines(text), delimiter=delimiter)
     name = DELIMITER_NAMES.get(delimiter, repr(delimiter))
-    for index, record in enumerate(records):
-        # More cells than headers means the row's values have shifted (an unquoted delimiter
-        # inside a value), even when the overflow is empty: no cell can be trusted.
-        if len(record) > width:
-            problems.append(RowProblem(
-                index + skip + 2, None,
-                f"the row has {len(record)} cells but the header has {width} columns; "
-                f"a value probably contains an unquoted {name}",
-            ))
-        rows.append((record + [""] * width)[:width])
+    start = 1
+    try:
+        for _ in range(skip + 1):
+            next(records, None)
+        start = records.line_num + 1
+        for index, record in enumerate(records):
+            # More cells than headers means the row's values have shifted (an unquoted
+            # delimiter inside a value), even when the overflow is empty: no cell can be
+            # trusted.
+            if len(record) > width:
+                problems.append(RowProblem(
+                    index + skip + 2, None,
+                    f"the row has {len(record):,} cells but the header has {width} columns; "
+                    f"a value probably contains an unquoted {name}",
+                ))
+            rows.append((record + [""] * width)[:width])
+            start = records.line_num + 1
+    except csv.Error as error:  # a cell over csv's own limit (about 131,072 characters)
+        raise csv_problem(error, start) from None
     return _text_table(rows, width)
 
 
@@ -213,7 +237,7 @@ def _check_quotes(text: str, source: str, quotes: int | None = None) -> None:
     where a quote byte is always a quote, several times faster than in the text)."""
     if (text.count('"') if quotes is None else quotes) % 2 == 0:
         return
-    records = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records = csv.reader(Lines(text), strict=True)
     start = 1
     try:
         for _ in records:
@@ -244,23 +268,29 @@ def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:
     """Read the changes file at ``path``. Raises InputFileError for file-level problems."""
     options = options or ReadOptions()
     source = path.name
-    if not path.exists():
-        raise InputFileError(f"{path}: file not found")
-    if path.suffix.lower() in WORKBOOK_SUFFIXES:
-        try:
-            sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as exc:
-            raise InputFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-        return _read_workbook(path, options, source, sha256)
     try:
+        # Before opening it: a pipe would block, a device such as /dev/zero never end.
+        regular_file_size(path)
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except LimitError as exc:
+        raise InputFileError(f"{path}: {exc}") from None
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    # hashlib lets go of the GIL over a big buffer: the digest is made while the file is parsed.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-job-sha256") as pool:
-        hashed = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
-        table = _read_utf8(raw, source, options) or _read_text(raw, source, options)
-        return dataclasses.replace(table, sha256=hashed.result())
+    if len(raw) > MAX_FILE_BYTES:  # it grew since
+        raise InputFileError(f"{path}: {too_big(len(raw))}")
+    try:
+        if path.suffix.lower() in WORKBOOK_SUFFIXES:
+            return _read_workbook(path, options, source, hashlib.sha256(raw).hexdigest())
+        # hashlib lets go of the GIL over a big buffer: the digest is made while the file is
+        # parsed.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-job-sha256") as pool:
+            hashed = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
+            table = _read_utf8(raw, source, options) or _read_text(raw, source, options)
+            return dataclasses.replace(table, sha256=hashed.result())
+    except LimitError as exc:
+        raise InputFileError(f"{source}: {exc}") from None
 
 
 # Enough of the start of a file to decode for sniffing: the delimiter, the leading blank lines
@@ -286,7 +316,7 @@ def _read_utf8(raw: bytes, source: str, options: ReadOptions) -> InputTable | No
         return None
     layout = _layout(head, source, options)
     cells = _read_fast(raw, len(layout.headers), layout.delimiter, layout.skip, quoted=quoted)
-    if cells is None:
+    if cells is None or over_long_row(cells) is not None:  # the full path names the line
         return None
     table = _assemble(cells, layout, first_row=layout.skip + 2, problems=[],
                       details=_details(encoding, layout.delimiter))
@@ -304,6 +334,10 @@ def _read_text(raw: bytes, source: str, options: ReadOptions) -> InputTable:
     if cells is None:
         cells = _read_tolerant(text, len(layout.headers), layout.delimiter, layout.skip,
                                problems)
+    if over_long_row(cells) is not None:
+        # Read again record by record, to name the line the row starts on.
+        check_records(Lines(text), delimiter=layout.delimiter)
+        raise LimitError(cell_too_long())  # (had Python's csv split the quotes otherwise)
     return _assemble(cells, layout, first_row=layout.skip + 2, problems=problems,
                      details=_details(encoding, layout.delimiter))
 
@@ -362,6 +396,12 @@ def _read_workbook(path: Path, options: ReadOptions, source: str, sha256: str) -
     data = sheet.rows[1:]
     cells = _text_table([(row + [""] * width)[:width] for _, row in data], width)
     numbers = [number for number, _ in data]
+    # A sheet has at most 16,384 columns (Excel's limit), so only the cells' length is checked.
+    long_header = any(len(h) > MAX_CELL_CHARS for h in headers)
+    at = None if long_header else over_long_row(cells)
+    if long_header or at is not None:
+        row = header_row if at is None else numbers[at]
+        raise InputFileError(f"{source}: row {row}: {cell_too_long()}")
     problems = [
         RowProblem(number, positions[position],
                    f'"{written}" is a date, not text; format the column as Text and re-enter '

@@ -454,14 +454,69 @@ def test_a_late_cp1252_byte_makes_the_whole_file_cp1252(tmp_path: Path) -> None:
 
 
 def test_a_character_across_the_sniffing_cut_is_read_whole(tmp_path: Path) -> None:
-    header = b"contactId,names,number,email\n"
+    lines = _long_file(b"").splitlines(keepends=True)
+    before = b"".join(lines[:15_000])  # the header and 14,999 rows, some 75 kB short of the cut
     cut = 1 << 19
-    # the first name is long enough that its last character, 3 bytes, straddles the cut
-    first = b"1," + b"x" * (cut - len(header) - 3) + "\u2013".encode() + b",,\n"
+    # a name just long enough (under the 100,000 characters a cell may hold) that its last
+    # character, 3 bytes, straddles the cut
+    name = b"x" * (cut - len(before) - len(b"1,") - 1)
+    assert 50_000 < len(name) < 100_000
     path = tmp_path / "cut.csv"
-    path.write_bytes(header + first + _long_file(b"")[len(header):])
+    path.write_bytes(before + b"1," + name + "\u2013".encode() + b",,\n"
+                     + b"".join(lines[15_000:]))
     assert path.read_bytes()[cut - 1:cut + 2].decode() == "\u2013"
     table = read_input(path)
     assert table.details.startswith("utf-8")
-    assert table.frame["names"].iloc[0].endswith("x\u2013")
+    assert table.frame["names"].iloc[14_999].endswith("x\u2013")
     assert len(table.frame) == 20_001
+
+
+# ---------------------------------------------------------------- limits (sync_job.limits)
+
+
+@pytest.mark.parametrize(("cell", "line"), [
+    ("y" * 100_001, 3),  # pyarrow takes it: the length check finds it
+    ('"' + "y" * 100_001 + '"', 3),  # quoted
+    ('"' + "y\n" * 70_000 + '"', 3),  # over many lines: the row starts on line 3
+    ("y" * 200_000, 3),  # over Python csv's own field limit too
+])
+def test_a_cell_over_the_limit_is_refused_naming_its_line(tmp_path: Path, cell: str,
+                                                          line: int) -> None:
+    for tail in ("", "4,Dee,x\n"):  # the second file has a ragged row: Python's csv reads it
+        message = read_error(tmp_path, f"contactId,names\n1,Ann\n2,{cell}\n3,Cy\n{tail}",
+                             name="long.csv")
+        assert message == (f"long.csv: line {line}: a cell holds more than 100,000 characters, "
+                           f"the most a cell may hold; a quote may be missing before or after "
+                           f"a value")
+
+
+def test_a_cell_of_the_limit_is_read(tmp_path: Path) -> None:
+    table = read(tmp_path, f"contactId,names\n1,{'é' * 100_000}\n2,Bo\n")
+    assert table.frame["names"].str.len().tolist() == [100_000, 2]
+
+
+def test_a_line_over_the_limit_is_refused_naming_it(tmp_path: Path) -> None:
+    # Short cells: no cell is too long, but the line would become millions of them.
+    message = read_error(tmp_path, "contactId,names\n1,Ann\n" + "2," * 5_000_001 + "\n3,Cy\n",
+                         name="wide.csv")
+    assert message == ("wide.csv: line 3: the line is longer than 10,000,000 characters, the "
+                       "most a line may hold: is this a CSV file?")
+
+
+def test_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
+    # Devices and pipes are tried in tests/test_bad_files.py, in a process of their own: read
+    # here, /dev/zero would take this process's memory, a pipe block it, should the check fail.
+    with pytest.raises(InputFileError) as caught:
+        read_input(tmp_path)
+    assert str(caught.value) == (f"{tmp_path}: not a regular file (a folder, a device or a "
+                                 f"pipe); expected a CSV file")
+
+
+def test_a_file_over_2_gib_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:  # sparse: no disk used, nothing to read
+        handle.truncate((2 << 30) + 1)
+    with pytest.raises(InputFileError) as caught:
+        read_input(path)
+    assert str(caught.value) == (f"{path}: the file holds 2,147,483,649 bytes; at most "
+                                 f"2,147,483,648 (2 GiB) are read: split it into smaller files")

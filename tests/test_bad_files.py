@@ -1,0 +1,111 @@
+"""Files that are not what they should be, run through the real command: each ends in exit 2
+and one message naming the file and the line (never exit 70, never a traceback), in bounded
+time and memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOKEN, Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+GIB = 1 << 30
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+    seconds: float
+    max_rss: int
+    """Bytes, of this process alone."""
+
+
+def run_job(*args: str, cwd: Path, timeout: float = 60) -> Run:
+    """``python -m sync_job`` as a user runs it, with the token set; a run that would read a
+    device forever stops at 3 GiB of address space rather than take the machine with it.
+    Its output goes to files, so that this process can reap it with ``os.wait4`` and learn
+    its peak memory."""
+    env = {**os.environ, "HUDUMA_API_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * GIB, 3 * GIB))
+
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([sys.executable, "-m", "sync_job", *args], cwd=cwd, env=env,
+                                   stdout=out, stderr=err, text=True, preexec_fn=bounded)
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - started
+        assert seconds < timeout, f"killed after {timeout} s"
+        out.seek(0)
+        err.seek(0)
+        return Run(process.returncode, out.read(), err.read(), seconds, usage.ru_maxrss * 1024)
+
+
+def refused(run: Run, message: str) -> None:
+    """The run could not start, saying ``message`` in one line, with no traceback."""
+    assert run.code == 2, run.err
+    assert "Traceback" not in run.err and "internal error" not in run.err
+    errors = [line for line in run.err.splitlines() if line.startswith("sync-job: error:")]
+    assert errors == [f"sync-job: error: {message}"], run.err
+
+
+def dry_run(ws: Workspace, *flags: str, timeout: float = 60) -> Run:
+    ws.config()
+    return run_job("run", "--dry-run", "--config", str(ws.root / "config.yaml"), *flags,
+                   cwd=ws.root, timeout=timeout)
+
+
+# ---------------------------------------------------------------- huge lines, devices, pipes
+
+
+def test_a_200_mb_line_is_refused_quickly_in_little_memory(workspace: Workspace) -> None:
+    # One cell of 200 MB: pyarrow refuses a row that long, and Python's csv used to take it
+    # in (1.4 GB) before failing on its field limit (exit 70).
+    with workspace.changes.open("wb") as handle:
+        handle.write(b"contactId,names\n1001,Ann\n1002,")
+        handle.write(b"x" * 200_000_000)
+        handle.write(b"\n1003,Bo\n")
+    try:
+        run = dry_run(workspace)
+    finally:
+        workspace.changes.unlink()
+    refused(run, "changes.csv: line 3: the line is longer than 10,000,000 characters, the most "
+                 "a line may hold: is this a CSV file?")
+    assert run.seconds < 30
+    assert run.max_rss < 0.75 * GIB  # the file's bytes and its text, and no copy of either
+
+
+@pytest.mark.parametrize("which", ["--input"])
+@pytest.mark.parametrize("kind", ["device", "pipe", "folder"])
+def test_only_regular_files_are_read(workspace: Workspace, tmp_path: Path, which: str,
+                                     kind: str) -> None:
+    # /dev/zero used to be read until memory ran out; a pipe blocks until someone writes.
+    workspace.write_changes([("1001", "New", "", "")])
+    path = {"device": Path("/dev/zero"), "pipe": tmp_path / "pipe.csv",
+            "folder": tmp_path / "folder.csv"}[kind]
+    if kind == "pipe":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    run = dry_run(workspace, which, str(path), timeout=30)
+    refused(run, f"{path}: not a regular file (a folder, a device or a pipe); expected a CSV "
+                 f"file")
