@@ -7,7 +7,8 @@ the job reads is held to these limits:
 
 * a regular file (not a folder, device or pipe) of at most :data:`MAX_FILE_BYTES`;
 * no line longer than :data:`MAX_LINE_CHARS` characters;
-* no cell longer than :data:`MAX_CELL_CHARS` characters.
+* no cell longer than :data:`MAX_CELL_CHARS` characters;
+* a header of at most :data:`MAX_COLUMNS` columns.
 
 On a clean file the checks cost a ``stat`` and one pass over each column's cell lengths (from
 pyarrow's offsets); only when one fails is the file read again, record by record, to name the
@@ -31,6 +32,7 @@ import pyarrow.compute as pc
 MAX_FILE_BYTES = 2 << 30
 MAX_LINE_CHARS = 10_000_000
 MAX_CELL_CHARS = 100_000
+MAX_COLUMNS = 10_000
 
 _LINE_END = re.compile(r"\r\n?|\n")
 

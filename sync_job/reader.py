@@ -9,8 +9,9 @@ such as one with ragged rows, is read again with Python's csv module, which take
 lets each ragged row be judged on its own.
 
 A file that breaks a limit of ``sync_job.limits`` (not a regular file, too big, a line or a
-cell too long) is refused, naming the line. Messages about the file name lines and headers,
-never a cell's content, as they go to logs; a row's problems go to the results file.
+cell too long, too many columns) is refused, naming the line. Messages about the file name
+lines and headers, never a cell's content, as they go to logs; a row's problems go to the
+results file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import pyarrow.csv as pa_csv
 from sync_job.errors import InputFileError
 from sync_job.limits import (
     MAX_CELL_CHARS,
+    MAX_COLUMNS,
     MAX_FILE_BYTES,
     LimitError,
     Lines,
@@ -135,9 +137,8 @@ def map_headers(
             continue
         positions[position] = name
         claimed.setdefault(name, []).append(header.strip())
-    found = ", ".join(repr(h.strip()) for h in headers if h.strip()) or "none"
-    clashes = [f"{name} ← {', '.join(repr(h) for h in hs)}" for name, hs in claimed.items()
-               if len(hs) > 1]
+    found = _listed([h.strip() for h in headers if h.strip()], 20) or "none"
+    clashes = [f"{name} ← {_listed(hs)}" for name, hs in claimed.items() if len(hs) > 1]
     if clashes:
         raise InputFileError(
             f"{source}: several columns mean the same field ({'; '.join(clashes)}); "
@@ -148,14 +149,47 @@ def map_headers(
             f"{source}: no contactId column (accepted headers: contactId, contact id, id). "
             f"Headers found: {found}"
         )
-    warnings = [f"{source}: ignoring column {h!r}: not one of contactId, names, number, email"
-                for h in ignored]
+    warnings = []
+    if len(ignored) == 1:
+        warnings.append(f"{source}: ignoring column {_shown(ignored[0])}: not one of "
+                        f"contactId, names, number, email")
+    elif ignored:  # one warning for them all: a file may have thousands
+        warnings.append(f"{source}: ignoring {len(ignored):,} columns that are not contactId, "
+                        f"names, number or email: {_listed(ignored)}")
     return positions, warnings
 
 
-def _first_record(text: str, delimiter: str) -> list[str]:
-    reader = csv.reader(io.StringIO(text[: 1 << 16], newline=""), delimiter=delimiter)
-    return next(reader, [])
+def _shown(header: str) -> str:
+    """A header quoted for a message; a very long one cut short."""
+    return repr(header if len(header) <= 60 else header[:59] + "…")
+
+
+def _listed(items: list[str], most: int = 5) -> str:
+    """``'a', 'b', 'c'``; beyond ``most`` items, the first ones and how many more."""
+    shown = ", ".join(_shown(item) for item in items[:most])
+    return shown if len(items) <= most else f"{shown} and {len(items) - most:,} more"
+
+
+def _header_record(text: str, delimiter: str, skip: int, *, whole: bool) -> list[str] | None:
+    """The header: the first record after ``skip`` blank lines, read whole, however long.
+    None when ``text`` is only the start of the file (``whole`` False) and the record may
+    go on past it."""
+    lines = Lines(text)
+    rest = iter(lines)
+    for _ in range(skip):
+        next(rest, None)
+    try:
+        header = next(csv.reader(rest, delimiter=delimiter), [])
+    except csv.Error as error:
+        raise csv_problem(error, skip + 1) from None
+    if not whole and lines.end >= len(text):
+        return None
+    if len(header) > MAX_COLUMNS:
+        raise LimitError(f"the header has {len(header):,} columns; at most {MAX_COLUMNS:,} are "
+                         f"read: is this the right file, and the right delimiter?", skip + 1)
+    if any(len(cell) > MAX_CELL_CHARS for cell in header):
+        raise LimitError(cell_too_long(), skip + 1)
+    return header
 
 
 def _leading_blank_lines(text: str, delimiter: str) -> int:
@@ -293,9 +327,9 @@ def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:
         raise InputFileError(f"{source}: {exc}") from None
 
 
-# Enough of the start of a file to decode for sniffing: the delimiter, the leading blank lines
-# and the header are all found in its first 65,536 characters (and the header's 65,536 after
-# those lines), which 2**19 bytes of UTF-8 always hold.
+# Enough of the start of a file to decode for sniffing: the delimiter and the leading blank
+# lines are found in its first 65,536 characters, which 2**19 bytes of UTF-8 always hold, and
+# so is the header of nearly every file (a longer one is read from the whole file).
 _HEAD_BYTES = 1 << 19
 
 
@@ -314,7 +348,9 @@ def _read_utf8(raw: bytes, source: str, options: ReadOptions) -> InputTable | No
     quoted = b'"' in raw
     if encoding not in ("utf-8", "utf-8-sig") or (quoted and raw.count(b'"') % 2):
         return None
-    layout = _layout(head, source, options)
+    layout = _layout(head, source, options, whole=cut == len(raw))
+    if layout is None:  # a header longer than the head
+        return None
     cells = _read_fast(raw, len(layout.headers), layout.delimiter, layout.skip, quoted=quoted)
     if cells is None or over_long_row(cells) is not None:  # the full path names the line
         return None
@@ -327,6 +363,7 @@ def _read_text(raw: bytes, source: str, options: ReadOptions) -> InputTable:
     """Decode the whole file, then parse it with pyarrow or, if it refuses, Python's csv."""
     text, encoding = decode(raw, source=source, encoding=options.encoding)
     layout = _layout(text, source, options)
+    assert layout is not None  # the whole text holds the whole header
     _check_quotes(text, source, raw.count(b'"') if encoding in ("utf-8", "utf-8-sig") else None)
     problems: list[RowProblem] = []
     utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
@@ -359,25 +396,20 @@ class _Layout:
     warnings: list[str]
 
 
-def _layout(text: str, source: str, options: ReadOptions) -> _Layout:
+def _layout(text: str, source: str, options: ReadOptions, *,
+            whole: bool = True) -> _Layout | None:
+    """How ``text`` is laid out; None when it is only the start of the file (``whole``
+    False) and the header may go on past it."""
     delimiter = options.delimiter or sniff_delimiter(
         text, looks_like_header=lambda cells: _names_contact_id(cells, options.columns))
     skip = _leading_blank_lines(text, delimiter)
-    headers = _first_record(_after_lines(text, skip), delimiter)
+    headers = _header_record(text, delimiter, skip, whole=whole)
+    if headers is None:
+        return None
     if not any(h.strip() for h in headers):
         raise InputFileError(f"{source}: the file is empty; expected a header row with contactId")
     positions, warnings = map_headers(headers, source=source, extra=options.columns)
     return _Layout(delimiter, skip, headers, positions, warnings)
-
-
-def _after_lines(text: str, count: int) -> str:
-    """``text`` without its first ``count`` lines."""
-    if count == 0:
-        return text
-    lines = io.StringIO(text, newline="")
-    for _ in range(count):
-        lines.readline()
-    return lines.read()
 
 
 def _names_contact_id(cells: list[str], extra: Mapping[str, str]) -> bool:
@@ -449,10 +481,15 @@ def _assemble(
     if blank.any():
         table = table.filter(pa.array(~blank))
     warnings = list(layout.warnings)
-    for position, header in enumerate(layout.headers):
-        if not header.strip() and pc.any(pc.not_equal(
-                pc.utf8_trim_whitespace(columns[position]), "")).as_py():
-            warnings.append(f"ignoring values in column {position + 1}: it has no header")
+    unnamed = [str(position + 1) for position, header in enumerate(layout.headers)
+               if not header.strip() and pc.any(pc.not_equal(
+                   pc.utf8_trim_whitespace(columns[position]), "")).as_py()]
+    if len(unnamed) == 1:
+        warnings.append(f"ignoring values in column {unnamed[0]}: it has no header")
+    elif unnamed:
+        listed = ", ".join(unnamed[:5]) + (f" and {len(unnamed) - 5:,} more"
+                                           if len(unnamed) > 5 else "")
+        warnings.append(f"ignoring values in columns {listed}: they have no header")
     header_names = {name: layout.headers[position].strip()
                     for position, name in layout.positions.items()}
     return InputTable(cells=table, headers=header_names, problems=problems, warnings=warnings,

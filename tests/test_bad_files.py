@@ -109,3 +109,26 @@ def test_only_regular_files_are_read(workspace: Workspace, tmp_path: Path, which
     run = dry_run(workspace, which, str(path), timeout=30)
     refused(run, f"{path}: not a regular file (a folder, a device or a pipe); expected a CSV "
                  f"file")
+
+
+# ---------------------------------------------------------------- a million columns
+
+
+def test_a_header_of_a_million_columns_gives_one_message(workspace: Workspace) -> None:
+    header = ",".join(f"c{n}" for n in range(999_996)) + ",contactId,names,number,email"
+    workspace.changes.write_text(header + "\n1001,New,,\n", encoding="utf-8")
+    run = dry_run(workspace)
+    refused(run, "changes.csv: line 1: the header has 1,000,000 columns; at most 10,000 are "
+                 "read: is this the right file, and the right delimiter?")
+    assert len(run.err.splitlines()) <= 3
+
+
+def test_thousands_of_ignored_columns_give_one_warning(workspace: Workspace) -> None:
+    header = ",".join([*(f"c{n}" for n in range(9_000)), "contactId", "names"])
+    workspace.changes.write_text(header + "\n" + "," * 9_000 + "1001,New\n", encoding="utf-8")
+    run = dry_run(workspace)
+    assert run.code == 0, run.err
+    warnings = [line for line in run.err.splitlines() if "WARNING" in line]
+    assert warnings == ["sync-job: WARNING: changes.csv: ignoring 9,000 columns that are not "
+                        "contactId, names, number or email: 'c0', 'c1', 'c2', 'c3', 'c4' and "
+                        "8,995 more"]

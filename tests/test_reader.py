@@ -161,13 +161,14 @@ def test_a_row_with_only_an_ignored_column_filled_is_kept(tmp_path: Path) -> Non
 # ---------------------------------------------------------------- headers
 
 
-def test_unknown_columns_are_ignored_with_a_warning_naming_them(tmp_path: Path) -> None:
+def test_unknown_columns_are_ignored_with_one_warning_naming_them(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,Notes,names,Owner \n1,x,Ann,y\n", name="in.csv")
     assert table.frame.columns.tolist() == ["row", "contactId", "names"]
-    assert len(table.warnings) == 2
-    assert "'Notes'" in table.warnings[0] and "in.csv" in table.warnings[0]
-    assert "'Owner'" in table.warnings[1]
-    assert all("contactId, names, number, email" in w for w in table.warnings)
+    assert table.warnings == ["in.csv: ignoring 2 columns that are not contactId, names, number "
+                              "or email: 'Notes', 'Owner'"]
+    table = read(tmp_path, "contactId,Notes,names\n1,x,Ann\n", name="in.csv")
+    assert table.warnings == ["in.csv: ignoring column 'Notes': not one of contactId, names, "
+                              "number, email"]
 
 
 def test_a_column_with_no_header_and_no_values_is_ignored_silently(tmp_path: Path) -> None:
@@ -495,12 +496,22 @@ def test_a_cell_of_the_limit_is_read(tmp_path: Path) -> None:
     assert table.frame["names"].str.len().tolist() == [100_000, 2]
 
 
+def test_a_header_cell_over_the_limit_is_refused(tmp_path: Path) -> None:
+    message = read_error(tmp_path, f"\n\ncontactId,{'n' * 100_001}\n1,Ann\n")
+    assert "line 3: a cell holds more than 100,000 characters" in message
+
+
 def test_a_line_over_the_limit_is_refused_naming_it(tmp_path: Path) -> None:
     # Short cells: no cell is too long, but the line would become millions of them.
     message = read_error(tmp_path, "contactId,names\n1,Ann\n" + "2," * 5_000_001 + "\n3,Cy\n",
                          name="wide.csv")
     assert message == ("wide.csv: line 3: the line is longer than 10,000,000 characters, the "
                        "most a line may hold: is this a CSV file?")
+
+
+def test_a_header_line_over_the_limit_is_refused(tmp_path: Path) -> None:
+    message = read_error(tmp_path, "contactId" + ",x" * 5_000_001 + "\n1\n")
+    assert "line 1: the line is longer than 10,000,000 characters" in message
 
 
 def test_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
@@ -520,3 +531,45 @@ def test_a_file_over_2_gib_is_refused_before_it_is_read(tmp_path: Path) -> None:
         read_input(path)
     assert str(caught.value) == (f"{path}: the file holds 2,147,483,649 bytes; at most "
                                  f"2,147,483,648 (2 GiB) are read: split it into smaller files")
+
+
+# ---------------------------------------------------------------- wide headers
+
+
+def test_a_header_of_a_million_columns_is_refused_in_one_message(tmp_path: Path) -> None:
+    header = ",".join(f"c{n}" for n in range(999_996)) + ",contactId,names,number,email"
+    message = read_error(tmp_path, header + "\n1,2\n", name="wide.csv")
+    assert message == ("wide.csv: line 1: the header has 1,000,000 columns; at most 10,000 are "
+                       "read: is this the right file, and the right delimiter?")
+
+
+def test_a_header_longer_than_the_sniffed_start_is_read_whole(tmp_path: Path) -> None:
+    # 9,000 columns of long names: contactId comes after the first 512 kB of the file.
+    extra = [f"unused {n:05d} " + "x" * 45 for n in range(9_000)]
+    header = ",".join([*extra, "names", '"contact\nid"'])
+    assert len(header) > 1 << 19
+    table = read(tmp_path, header + "\n" + "," * 9_000 + "Ann,7\n", name="wide.csv")
+    assert records(table) == [{"row": 2, "names": "Ann", "contactId": "7"}]
+    assert table.headers == {"names": "names", "contactId": "contact\nid"}
+    assert table.warnings == [
+        "wide.csv: ignoring 9,000 columns that are not contactId, names, number or email: "
+        + ", ".join(repr(h) for h in extra[:5]) + " and 8,995 more"]
+
+
+def test_many_ignored_and_unnamed_columns_give_one_warning_each(tmp_path: Path) -> None:
+    header = ",".join(["contactId", *(f"x{n}" for n in range(3_000)), *[""] * 8])
+    row = ",".join(["1", *["v"] * 3_000, *["w"] * 8])
+    table = read(tmp_path, f"{header}\n{row}\n", name="many.csv")
+    assert table.warnings == [
+        "many.csv: ignoring 3,000 columns that are not contactId, names, number or email: "
+        "'x0', 'x1', 'x2', 'x3', 'x4' and 2,995 more",
+        "ignoring values in columns 3002, 3003, 3004, 3005, 3006 and 3 more: they have no "
+        "header",
+    ]
+
+
+def test_a_message_listing_headers_stays_short(tmp_path: Path) -> None:
+    message = read_error(tmp_path, ",".join(f"h{n}" for n in range(5_000)) + "\n1\n")
+    assert "no contactId column" in message
+    assert message.endswith("Headers found: " + ", ".join(f"'h{n}'" for n in range(20))
+                            + " and 4,980 more")
