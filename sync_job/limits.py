@@ -24,6 +24,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -107,6 +108,16 @@ class Lines:
         line = self.text[self.end:end]
         self.end = end
         return line
+
+
+def file_lines(handle: TextIO) -> Iterator[str]:
+    """The lines of a text file opened with ``newline=""``, as :class:`Lines` gives them."""
+    number = 0
+    while line := handle.readline(MAX_LINE_CHARS + 2):
+        number += 1
+        if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+            raise LimitError(line_too_long(), number)
+        yield line
 
 
 def csv_problem(error: csv.Error, line: int) -> LimitError:
