@@ -9,9 +9,9 @@ such as one with ragged rows, is read again with Python's csv module, which take
 lets each ragged row be judged on its own.
 
 A file that breaks a limit of ``sync_job.limits`` (not a regular file, too big, a line or a
-cell too long, too many columns) is refused, naming the line. Messages about the file name
-lines and headers, never a cell's content, as they go to logs; a row's problems go to the
-results file.
+cell too long, too many columns) is refused, naming the line. A cell holding a NUL byte makes
+its row invalid, whatever the column. Messages about the file name lines and headers, never a
+cell's content, as they go to logs; a row's problems go to the results file.
 """
 
 from __future__ import annotations
@@ -355,7 +355,7 @@ def _read_utf8(raw: bytes, source: str, options: ReadOptions) -> InputTable | No
     if cells is None or over_long_row(cells) is not None:  # the full path names the line
         return None
     table = _assemble(cells, layout, first_row=layout.skip + 2, problems=[],
-                      details=_details(encoding, layout.delimiter))
+                      details=_details(encoding, layout.delimiter), nul=b"\0" in raw)
     return dataclasses.replace(table, ascii=raw.isascii())
 
 
@@ -376,7 +376,7 @@ def _read_text(raw: bytes, source: str, options: ReadOptions) -> InputTable:
         check_records(Lines(text), delimiter=layout.delimiter)
         raise LimitError(cell_too_long())  # (had Python's csv split the quotes otherwise)
     return _assemble(cells, layout, first_row=layout.skip + 2, problems=problems,
-                     details=_details(encoding, layout.delimiter))
+                     details=_details(encoding, layout.delimiter), nul="\0" in text)
 
 
 def _details(encoding: str, delimiter: str) -> str:
@@ -443,7 +443,7 @@ def _read_workbook(path: Path, options: ReadOptions, source: str, sha256: str) -
     ]
     layout = _Layout("", 0, headers, positions, warnings)
     table = _assemble(cells, layout, first_row=header_row + 1, problems=problems,
-                      details=f"sheet {sheet.sheet!r}", row_numbers=numbers)
+                      details=f"sheet {sheet.sheet!r}", row_numbers=numbers, nul=True)
     return dataclasses.replace(table, sha256=sha256)
 
 
@@ -455,12 +455,19 @@ def _assemble(
     problems: list[RowProblem],
     details: str,
     row_numbers: list[int] | None = None,
+    nul: bool = False,
 ) -> InputTable:
-    """Raw cells → the reader's table: fields only, spreadsheet row numbers, blank rows gone."""
+    """Raw cells → the reader's table: fields only, spreadsheet row numbers, blank rows gone.
+
+    ``nul``: whether a cell may hold a NUL byte (the file does); each cell that does is a
+    problem of its row."""
     count = cells.num_rows
     rows = (np.arange(first_row, first_row + count, dtype=np.int64) if row_numbers is None
             else np.asarray(row_numbers, dtype=np.int64).reshape(count))
     columns = [_text(cells.column(position)) for position in range(cells.num_columns)]
+    if nul:
+        problems = sorted([*problems, *_nul_problems(columns, rows, layout)],
+                          key=lambda problem: problem.row)
     # Nearly every row has text in its first cell, so each later column is trimmed only on the
     # rows still blank so far.
     blank = np.ones(count, dtype=bool)
@@ -494,6 +501,25 @@ def _assemble(
                     for position, name in layout.positions.items()}
     return InputTable(cells=table, headers=header_names, problems=problems, warnings=warnings,
                       details=details)
+
+
+NUL_BYTE = "holds a NUL byte, which no text holds: the file may be damaged or not saved as text"
+
+
+def _nul_problems(columns: list[pa.ChunkedArray], rows: np.ndarray,
+                  layout: _Layout) -> list[RowProblem]:
+    """A problem for each cell holding a NUL byte, in any column (a field's problem, or the
+    row's naming the column when it is not a field), column by column."""
+    found: list[RowProblem] = []
+    for position, column in enumerate(columns):
+        at = np.flatnonzero(np.asarray(pc.fill_null(pc.match_substring(column, "\0"), False),
+                                       dtype=bool))
+        name = layout.positions.get(position)
+        header = layout.headers[position].strip()
+        where = f"under {_shown(header)}" if header else f"in column {position + 1}"
+        message = NUL_BYTE if name else f"the cell {where} {NUL_BYTE}"
+        found += [RowProblem(int(row), name, message) for row in rows[at]]
+    return found
 
 
 def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:

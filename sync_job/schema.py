@@ -520,9 +520,11 @@ def validate(
         position = int(index)
         found.setdefault(position, []).append((rule.field, rule.explain(context, position)))
     row_position = {row: pos for pos, row in enumerate(frame["row"])} if read_problems else {}
-    for problem in read_problems:
-        position = row_position[problem.row]
-        found.setdefault(position, []).insert(0, (problem.field, problem.message))
+    read: dict[int, list[tuple[str | None, str]]] = {}
+    for problem in read_problems:  # a row may have several, kept in the reader's order
+        read.setdefault(row_position[problem.row], []).append((problem.field, problem.message))
+    for position, first in read.items():
+        found[position] = first + found.get(position, [])
 
     errors = pd.Series("", index=frame.index, dtype="str")
     fields = pd.Series("", index=frame.index, dtype="str")

@@ -164,6 +164,7 @@ def test_an_unreadable_snapshot_row_is_named_by_its_line_not_its_content(
 BAD_ROWS = (
     "contactId,names,number,email,Notes\n"
     "1001,Juma, Amina,255712345601,amina@example.com,\n"  # ragged: an unquoted comma
+    "1002,Juma Amina,,,amina@example.com\0\n"  # a NUL byte in an ignored column
     "1003,Juma\x07Amina,255712345601,,\n"  # a control character
     '1004,"Juma,,,\n1005,Amina" 255712345601,,,\n'  # stray quotes
     "1006,,Amina 255712345601,,\n"  # not a number

@@ -353,3 +353,19 @@ def test_planning_pauses_the_garbage_collector_and_shortens_the_switch_interval(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# ---------------------------------------------------------------- bad cells, end to end
+
+
+def test_a_nul_byte_in_an_ignored_column_keeps_its_row_back_only(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
+    workspace.write_changes([("1001", "New One", "pasted\x00junk"), ("1002", "New Two", "ok")],
+                            header=("contactId", "names", "Notes"))
+    report = run_sync(workspace.config(), environ=env)
+    assert sent_bodies(sim) == {1002: {"names": "New Two"}}
+    rows = workspace.results_by_row()
+    assert rows[2]["status"] == "invalid" and rows[3]["status"] == "updated"
+    assert rows[2]["errors"] == ("row: the cell under 'Notes' holds a NUL byte, which no text "
+                                 "holds: the file may be damaged or not saved as text")
+    assert report.exit_code == 1

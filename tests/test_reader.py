@@ -533,6 +533,45 @@ def test_a_file_over_2_gib_is_refused_before_it_is_read(tmp_path: Path) -> None:
                                  f"2,147,483,648 (2 GiB) are read: split it into smaller files")
 
 
+# ---------------------------------------------------------------- NUL bytes
+
+
+@pytest.mark.parametrize("rows", [0, 2_000])  # in the first 8 kB, and past them
+def test_a_nul_byte_in_any_cell_is_a_problem_of_its_row(tmp_path: Path, rows: int) -> None:
+    table = read(tmp_path, "contactId,names,Notes,\n" + "9,Zed,,\n" * rows
+                 + "1,Ann\0,,\n2,Bo,a\0b,\n3\0,Cy,,\n4,Dee,,\0\n5,Ed,,\n")
+    assert [(p.row - rows, p.field, p.message) for p in table.problems] == [
+        (2, "names", "holds a NUL byte, which no text holds: the file may be damaged or "
+                     "not saved as text"),
+        (3, None, "the cell under 'Notes' holds a NUL byte, which no text holds: the file "
+                  "may be damaged or not saved as text"),
+        (4, "contactId", "holds a NUL byte, which no text holds: the file may be damaged or "
+                         "not saved as text"),
+        (5, None, "the cell in column 4 holds a NUL byte, which no text holds: the file may "
+                  "be damaged or not saved as text"),
+    ]
+    assert table.frame["row"].tolist()[-5:] == [n + rows for n in range(2, 7)]
+
+
+@pytest.mark.parametrize("content", [
+    b"contactId,names\n1," + b"\0" * 200, b"\0" * 40 + b"contactId\n1\n",
+    "contactId,names\n1,Ann\n".encode("utf-16-le") * 5,  # UTF-16 without a byte-order mark
+])
+def test_a_file_of_many_nul_bytes_is_refused_as_binary(tmp_path: Path, content: bytes) -> None:
+    assert "this is not a text (CSV) file; it holds binary data" in read_error(tmp_path, content)
+
+
+def test_a_row_keeps_every_problem_the_reader_found_in_order(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\n1,Ann\n2,B\0o,extra\n")
+    changes = normalize_changes(table.frame, clear_marker="<clear>", empty_cells="unchanged")
+    going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    verdict = validate(changes, table.frame, table.headers, going, table.problems)
+    assert verdict.errors.iat[-1] == (
+        "row: the row has 3 cells but the header has 2 columns; a value probably contains an "
+        "unquoted comma; names: holds a NUL byte, which no text holds: the file may be damaged "
+        "or not saved as text")
+
+
 # ---------------------------------------------------------------- wide headers
 
 
