@@ -53,8 +53,7 @@ def regular_file_size(path: Path) -> int:
     :data:`MAX_FILE_BYTES`; OSError (FileNotFoundError…) when it cannot be looked at."""
     status = os.stat(path)
     if not stat.S_ISREG(status.st_mode):
-        raise LimitError("not a regular file (a folder, a device or a pipe); expected a CSV "
-                         "file")
+        raise LimitError("not a regular file (a folder, a device or a pipe); name a file")
     if status.st_size > MAX_FILE_BYTES:
         raise LimitError(too_big(status.st_size))
     return status.st_size
@@ -65,9 +64,10 @@ def too_big(size: int) -> str:
             f"split it into smaller files")
 
 
-def cell_too_long(limit: int = MAX_CELL_CHARS) -> str:
-    return (f"a cell holds more than {limit:,} characters, the most a cell may hold; a quote "
-            f"may be missing before or after a value")
+def cell_too_long(limit: int = MAX_CELL_CHARS, *, text: bool = True) -> str:
+    """``text``: in a text file, where a missing quote is the likely cause."""
+    said = f"a cell holds more than {limit:,} characters, the most a cell may hold"
+    return f"{said}; a quote may be missing before or after a value" if text else said
 
 
 def line_too_long() -> str:

@@ -433,7 +433,7 @@ def _read_workbook(path: Path, options: ReadOptions, source: str, sha256: str) -
     at = None if long_header else over_long_row(cells)
     if long_header or at is not None:
         row = header_row if at is None else numbers[at]
-        raise InputFileError(f"{source}: row {row}: {cell_too_long()}")
+        raise InputFileError(f"{source}: row {row}: {cell_too_long(text=False)}")
     problems = [
         RowProblem(number, positions[position],
                    f'"{written}" is a date, not text; format the column as Text and re-enter '

@@ -520,7 +520,7 @@ def test_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as caught:
         read_input(tmp_path)
     assert str(caught.value) == (f"{tmp_path}: not a regular file (a folder, a device or a "
-                                 f"pipe); expected a CSV file")
+                                 f"pipe); name a file")
 
 
 def test_a_file_over_2_gib_is_refused_before_it_is_read(tmp_path: Path) -> None:
@@ -612,3 +612,26 @@ def test_a_message_listing_headers_stays_short(tmp_path: Path) -> None:
     assert "no contactId column" in message
     assert message.endswith("Headers found: " + ", ".join(f"'h{n}'" for n in range(20))
                             + " and 4,980 more")
+
+
+def test_a_workbook_cell_over_the_limit_is_refused_naming_its_row(tmp_path: Path) -> None:
+    # Excel and openpyxl write at most 32,767 characters a cell, but openpyxl reads what the
+    # file holds: the sheet's XML is given a longer one, as another program may write it.
+    import zipfile
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in (["contactId", "names"], [1001, "Ann"], [None, None], [1002, "n" * 32_767]):
+        sheet.append(row)
+    workbook.save(tmp_path / "saved.xlsx")
+    with zipfile.ZipFile(tmp_path / "saved.xlsx") as saved, \
+            zipfile.ZipFile(tmp_path / "long.xlsx", "w") as long:
+        for item in saved.infolist():
+            long.writestr(item, saved.read(item).replace(b"n" * 32_767, b"n" * 100_001))
+    with pytest.raises(InputFileError) as caught:
+        read_input(tmp_path / "long.xlsx")
+    assert str(caught.value) == ("long.xlsx: row 4: a cell holds more than 100,000 characters, "
+                                 "the most a cell may hold")
