@@ -62,13 +62,19 @@ def _write(path: Path, columns: dict[str, pd.Series]) -> None:
             include_header=False, quoting_style="none"))
 
 
-def make_dataset(name: str, rows: int, *, changed_share: float = 0.2,
-                 seed: int = SEED) -> Dataset:
+def make_dataset(name: str, rows: int, *, changed_share: float = 0.2, seed: int = SEED,
+                 invalid_emails: float = 0.0, swaps: float = 0.0,
+                 shared_number: int = 0) -> Dataset:
     """A snapshot of ``rows`` contacts and a changes file naming every one of them.
 
     ``changed_share`` of the rows change exactly one field (names, number or email, in turn);
     the rest repeat what the snapshot holds. Rows of the changes file come in another order than
     the snapshot's, as an export from another system would. Reused when already generated.
+
+    Files that make a lot of work for validation, on top of that:
+    ``invalid_emails``: this share of the rows gets an invalid address (``c100123@``);
+    ``swaps``: this share takes the number another contact keeps (a conflicting swap: both
+    rows are invalid); ``shared_number``: this many rows get one placeholder number.
     """
     folder = DATA / name
     dataset = Dataset(folder / "changes.csv", folder / "snapshot.csv", rows,
@@ -98,6 +104,21 @@ def make_dataset(name: str, rows: int, *, changed_share: float = 0.2,
     new_numbers.iloc[which] = _text(255_780_000_000 + np.arange(len(which), dtype=np.int64) * 7)
     which = picked[kind == 2]
     new_emails.iloc[which] = "c" + ids.iloc[which].to_numpy() + "@post.co.ke"
+
+    others = rng.permutation(rows)
+    taken = 0
+    if invalid_emails:
+        which = others[taken:taken + int(rows * invalid_emails)]
+        taken += len(which)
+        new_emails.iloc[which] = "c" + ids.iloc[which].to_numpy() + "@"
+    if swaps:
+        count = int(rows * swaps)
+        takers, keepers = others[taken:taken + count], others[taken + count:taken + 2 * count]
+        taken += 2 * count
+        new_numbers.iloc[takers] = numbers.iloc[keepers].to_numpy()
+        new_numbers.iloc[keepers] = numbers.iloc[keepers].to_numpy()
+    if shared_number:
+        new_numbers.iloc[others[taken:taken + shared_number]] = "255700000000"
 
     order = rng.permutation(rows)
     _write(dataset.changes, {

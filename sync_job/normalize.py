@@ -112,6 +112,30 @@ def may_hold(values: pa.Array | pa.ChunkedArray, pattern: re.Pattern[bytes]) -> 
     return False
 
 
+def may_hold_control(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value may hold a control character (Unicode category Cc: U+0000-U+001F,
+    U+007F-U+009F), as :func:`may_hold` would tell for that pattern, but with numpy's
+    minimum and maximum over the UTF-8 bytes, many times faster than a regex scan: C0
+    controls are the only bytes under 0x20, DEL is 0x7F, and C1 controls are 0xC2 followed
+    by 0x80-0x9F."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        data = chunk.buffers()[2] if len(chunk) else None
+        if data is None or not data.size:
+            continue
+        octets = np.frombuffer(data, dtype=np.uint8)
+        if octets.min() < 0x20:
+            return True
+        if octets.max() < 0x7F:  # ASCII without DEL
+            continue
+        if (octets == 0x7F).any():
+            return True
+        lead = np.flatnonzero(octets[:-1] == 0xC2)
+        if (octets[lead + 1] < 0xA0).any():
+            return True
+    return False
+
+
 def clean_text(values: pd.Series) -> pd.Series:
     """Trim whitespace (also non-breaking and zero-width spaces) and normalize Unicode to NFC."""
     cleaned = values.str.strip()

@@ -20,6 +20,7 @@ shares it with.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sync_job.normalize import (
     CONTACT_ID,
     SCIENTIFIC,
     fullmatch_flags,
+    may_hold_control,
     text_array,
     true_flags,
 )
@@ -97,6 +99,10 @@ def _preloaded() -> None:
 
 MAX_NAME_LENGTH = 100
 PHONE_DIGITS = r"[1-9]\d{7,14}"
+# A control character (Unicode category Cc) but NUL, which the reader finds in any cell. No
+# name, number or email holds one, and a line break in a cell is most often a quote gone
+# missing: the cell swallowed the lines after it. Python's re and pyarrow's RE2 read it alike.
+CONTROL_CHARACTER = r"[\x01-\x1f\x7f-\x9f]"
 
 
 @functools.lru_cache(maxsize=65536)
@@ -330,6 +336,15 @@ def _explain_number(ctx: Context, i: int) -> str:
             f"number, 8 to 15 digits, e.g. 255712345678")
 
 
+def _explain_control(ctx: Context, i: int, name: str) -> str:
+    typed = ctx.typed(i, name)
+    if "\n" in typed or "\r" in typed:
+        return "contains a line break: a quote may be missing before or after it"
+    found = re.search(CONTROL_CHARACTER, typed)
+    code = f" (U+{ord(found.group()):04X})" if found else ""
+    return f"contains a control character{code}; delete it"
+
+
 def _explain_plan(ctx: Context, i: int, check: str) -> str:
     digits = ctx.value(i, "number")
     return (f'"{ctx.typed(i, "number")}" {phone_problem(digits, check)}: expected the country '
@@ -342,9 +357,11 @@ RULES: dict[str, Rule] = {
     "contact_id_whole_number": Rule(
         ID_FIELD, lambda c, i: f'"{c.typed(i, ID_FIELD)}" is not a contact id: expected a '
                                f"positive whole number such as 12345"),
+    "names_plain_text": Rule("names", lambda c, i: _explain_control(c, i, "names")),
     "names_length": Rule(
         "names", lambda c, i: f"is {len(c.value(i, 'names'))} characters long; at most "
                               f"{MAX_NAME_LENGTH} are allowed"),
+    "number_plain_text": Rule("number", lambda c, i: _explain_control(c, i, "number")),
     "number_not_cleared": Rule(
         "number", lambda c, i: "cannot be cleared: a contact must keep a phone number"),
     "number_not_scientific": Rule(
@@ -354,6 +371,7 @@ RULES: dict[str, Rule] = {
     "number_international": Rule("number", _explain_number),
     "number_possible": Rule("number", lambda c, i: _explain_plan(c, i, "possible")),
     "number_valid": Rule("number", lambda c, i: _explain_plan(c, i, "valid")),
+    "email_plain_text": Rule("email", lambda c, i: _explain_control(c, i, "email")),
     "email_syntax": Rule(
         "email", lambda c, i: f'"{c.typed(i, "email")}" is not a valid email address: '
                               f"{email_problem(c.value(i, 'email'))}"),
@@ -371,17 +389,34 @@ RULES: dict[str, Rule] = {
 
 
 def build_schema(
-    going_out: Mapping[str, pd.Series], *, phone_check: str = "possible"
+    going_out: Mapping[str, pd.Series], *, phone_check: str = "possible",
+    raw: pd.DataFrame | None = None,
 ) -> pa.DataFrameSchema:
     """The schema for one run. ``going_out[field]`` marks values that would be sent.
 
     ``phone_check``: ``format`` checks the digits only; ``possible`` also asks phonenumbers
     whether the length fits the country code; ``valid`` whether the number is assigned.
+    ``raw``: the cells as read (same index as the frame validated), for the checks that judge
+    what was typed rather than its normal form.
     """
     import pandera.pandas as pa
 
     def filled(values: pd.Series) -> pd.Series:
         return values.notna() & (values != "")
+
+    def plain_text(name: str) -> Callable[[pd.Series], pd.Series]:
+        """No control character in the cell as typed, once trimmed: normalizing would hide
+        some (a phone number loses its whitespace, line breaks included)."""
+        def check(values: pd.Series) -> pd.Series:
+            if raw is None or name not in raw:
+                return pd.Series(True, index=values.index)
+            cells = text_array(raw[name])
+            if not may_hold_control(cells):  # nearly always: one cheap pass over the bytes
+                return pd.Series(True, index=values.index)
+            found = pc.match_substring_regex(pc.utf8_trim_whitespace(cells), CONTROL_CHARACTER)
+            return pd.Series(~true_flags(found), index=raw.index).reindex(values.index,
+                                                                          fill_value=True)
+        return check
 
     def email_ok(values: pd.Series) -> pd.Series:
         judged = filled(values) & going_out["email"].reindex(values.index, fill_value=True)
@@ -425,9 +460,11 @@ def build_schema(
                          name="contact_id_whole_number"),
             ]),
             "names": pa.Column(nullable=True, checks=[
+                pa.Check(plain_text("names"), name="names_plain_text"),
                 pa.Check(lambda s: s.str.len() <= MAX_NAME_LENGTH, name="names_length"),
             ]),
             "number": pa.Column(nullable=True, checks=[
+                pa.Check(plain_text("number"), name="number_plain_text"),
                 pa.Check(lambda s: s != "", name="number_not_cleared"),
                 pa.Check(lambda s: ~s.str.fullmatch(SCIENTIFIC, na=False),
                          name="number_not_scientific"),
@@ -436,6 +473,7 @@ def build_schema(
                          name="number_valid" if phone_check == "valid" else "number_possible"),
             ]),
             "email": pa.Column(nullable=True, checks=[
+                pa.Check(plain_text("email"), name="email_plain_text"),
                 pa.Check(email_ok, name="email_syntax"),
             ]),
         },
@@ -505,7 +543,7 @@ def validate(
     _preloaded()
     found: dict[int, list[tuple[str | None, str]]] = {}
     context = Context(frame, raw)
-    cases = _failure_cases(build_schema(going_out, phone_check=phone_check), frame)
+    cases = _failure_cases(build_schema(going_out, phone_check=phone_check, raw=raw), frame)
     # A check that raised (a bug) fails no row by index: pandera reports it without one.
     # It must stop the run, not pass every row it would have judged.
     crashed = sorted({str(check) for check in cases["check"][cases["index"].isna()]})
@@ -520,9 +558,11 @@ def validate(
         position = int(index)
         found.setdefault(position, []).append((rule.field, rule.explain(context, position)))
     row_position = {row: pos for pos, row in enumerate(frame["row"])} if read_problems else {}
-    for problem in read_problems:
-        position = row_position[problem.row]
-        found.setdefault(position, []).insert(0, (problem.field, problem.message))
+    read: dict[int, list[tuple[str | None, str]]] = {}
+    for problem in read_problems:  # a row may have several, kept in the reader's order
+        read.setdefault(row_position[problem.row], []).append((problem.field, problem.message))
+    for position, first in read.items():
+        found[position] = first + found.get(position, [])
 
     errors = pd.Series("", index=frame.index, dtype="str")
     fields = pd.Series("", index=frame.index, dtype="str")

@@ -26,6 +26,17 @@ _BOMS = (
 )
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
+# Control bytes that no text holds: NUL and the C0 controls but tab, line feed, vertical tab,
+# form feed and carriage return.
+_BINARY_BYTES = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x20))
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """Whether more than 5% of ``sample`` (and more than 32 bytes) are bytes no text holds; a
+    tenth of random bytes are. A NUL here and there is a damaged cell, which makes its row
+    invalid; a file full of them is not text at all."""
+    strange = len(sample) - len(sample.translate(None, _BINARY_BYTES))
+    return strange > 32 and strange * 20 > len(sample)
 
 
 def decode(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str, str]:
@@ -50,7 +61,7 @@ def decode(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str
             except UnicodeDecodeError:
                 raise InputFileError(f"{source}: starts with a {codec} byte-order mark but is "
                                      f"not valid {codec} text") from None
-    if b"\x00" in raw[:8192]:
+    if _looks_binary(raw[:8192]):
         raise InputFileError(f"{source}: this is not a text (CSV) file; it holds binary data")
     try:
         return raw.decode("utf-8"), "utf-8"

@@ -26,6 +26,15 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import SnapshotError
+from sync_job.limits import (
+    LimitError,
+    Lines,
+    check_records,
+    csv_problem,
+    file_lines,
+    over_long_row,
+    regular_file_size,
+)
 from sync_job.reader import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
 
 if TYPE_CHECKING:  # imported where used: a dry run reads the snapshot while pandas loads
@@ -50,11 +59,28 @@ def snapshot_frame(table: pa.Table) -> pd.DataFrame:
     return frame.astype("str").fillna("")
 
 
+# Said with every problem of the snapshot's content.
+_OWNED = ("the snapshot is written by sync-job and should not be edited by hand: restore it "
+          "from a backup, or put the platform's export in its place (see the README, The "
+          "snapshot)")
+
+
 def read_snapshot_table(path: Path) -> pa.Table | None:
     """The snapshot's columns contactId, names, number, email as text, with pyarrow alone;
-    None when the file does not exist."""
-    if not path.exists():
+    None when the file does not exist.
+
+    It is held to the limits of ``sync_job.limits``. A problem is told by its line, never by
+    its content (pyarrow's messages quote the row, and a row is personal data): when pyarrow
+    refuses the file, Python's csv reads it again to find the line."""
+    try:
+        # Before opening it: a pipe would block, a device such as /dev/zero never end.
+        regular_file_size(path)
+    except FileNotFoundError:
         return None
+    except LimitError as exc:
+        raise SnapshotError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read the snapshot ({exc.strerror or exc})") from None
     try:
         # Every column as text in one contiguous chunk, so the plan's arrow passes over the
         # pandas columns copy nothing (large_string is what backs a pandas ``str`` column).
@@ -68,8 +94,14 @@ def read_snapshot_table(path: Path) -> pa.Table | None:
                 column_types=dict.fromkeys(_header(path), pa.large_string()),
                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         ).combine_chunks()
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise SnapshotError(f"{path}: cannot read the snapshot ({exc})") from None
+    except LimitError as exc:
+        raise SnapshotError(f"{path}: {exc}; {_OWNED}") from None
+    except (ValueError, pa.ArrowException):  # pyarrow's message quotes the row: find the line
+        raise SnapshotError(f"{path}: {_first_problem(path)}; {_OWNED}") from None
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read the snapshot ({exc.strerror or exc})") from None
+    if over_long_row(table) is not None:
+        raise SnapshotError(f"{path}: {_first_problem(path)}; {_OWNED}")
     missing = [name for name in ALL_FIELDS if name not in table.column_names]
     if missing:
         raise SnapshotError(
@@ -86,9 +118,40 @@ def read_snapshot_table(path: Path) -> pa.Table | None:
 
 
 def _header(path: Path) -> list[str]:
-    """The snapshot's column names (its first record)."""
+    """The snapshot's column names (its first record). Raises LimitError for a line or a cell
+    over the limits, ValueError for text that is not UTF-8."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return next(csv.reader(handle), [])
+        try:
+            return next(csv.reader(file_lines(handle)), [])
+        except csv.Error as error:
+            raise csv_problem(error, 1) from None
+
+
+def _first_problem(path: Path) -> str:
+    """What is wrong with the snapshot that pyarrow refused (or that holds a cell over the
+    limit), naming the line, as Python's csv finds it reading the whole file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return f"cannot read the snapshot ({exc.strerror or exc})"
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return f"line {line}: not UTF-8 text"
+    lines = Lines(text)
+    rest = iter(lines)
+    try:
+        try:
+            header = next(csv.reader(rest), [])
+        except csv.Error as error:
+            raise csv_problem(error, 1) from None
+        if not header:
+            return f"the file is empty; expected the header {','.join(ALL_FIELDS)}"
+        check_records(rest, width=len(header), strict=True, first_line=lines.number + 1)
+    except LimitError as exc:
+        return str(exc)
+    return "cannot be read as CSV"  # what pyarrow refused, Python's csv took
 
 
 def merge_confirmed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_job.diff import ContactIndex, changed_fields, send_column
-from sync_job.normalize import CONTACT_ID, may_hold, normalize_snapshot, whole_number_keys
+from sync_job.normalize import (
+    CONTACT_ID,
+    may_hold,
+    may_hold_control,
+    normalize_snapshot,
+    whole_number_keys,
+)
 from sync_job.reader import VALUE_FIELDS
 from sync_job.results import payload_dicts, payload_json
 from sync_job.schema import (
@@ -134,6 +141,26 @@ def test_may_hold_never_misses_a_value(values: list[str], start: int, length: in
         assert may_hold(array, pattern)
     if not may_hold(array, pattern):
         assert not any(pattern.search(value.encode()) for value in array.to_pylist())
+
+
+CONTROL_TEXT = st.one_of(
+    st.text(max_size=8),  # any code point, control characters among them
+    st.text(alphabet="a\x00\x01\x1f \x7f\x80\x9f\xa0\xc2é€\u0100\u0180", max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CONTROL_TEXT, min_size=1, max_size=10), st.integers(0, 9), st.integers(0, 9))
+def test_may_hold_control_is_a_scan_for_category_cc(values: list[str], start: int,
+                                                    length: int) -> None:
+    def holds(texts: list[str]) -> bool:
+        return any(unicodedata.category(ch) == "Cc" for text in texts for ch in text)
+
+    whole = pa.array(values, pa.large_string())
+    assert may_hold_control(whole) == holds(values)
+    # in a slice it may say yes for values outside it, never no for one inside
+    part = whole.slice(start, length)
+    if holds(part.to_pylist()):
+        assert may_hold_control(part)
 
 
 JSON_TEXT = st.one_of(st.text(max_size=10), st.sampled_from(['a"b', "a\\b", "tab\tx", "é", ""]))

@@ -366,3 +366,72 @@ def test_an_email_domain_beyond_ascii_compares_ignoring_case(workspace: Workspac
     assert results[2]["status"] == "unchanged"
     assert json.loads(results[3]["payload"]) == {"email": "Bo@über.de"}
     assert report.counts["planned"] == 1
+
+
+# ---------------------------------------------------------------- bad cells, end to end
+
+
+def test_stray_quotes_make_the_row_that_swallowed_the_next_ones_invalid(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
+    # A quote opened before "Alice New" and one after "Carl": rows 1002 and 1003 are read as
+    # part of 1001's name. That name must not be sent; the rows after it still are.
+    workspace.changes.write_text(
+        "contactId,Name,number,email\n"
+        '1001,"Alice New,,\n'
+        "1002,Bob New,,\n"
+        '1003,Carl" New,,\n'
+        "1004,Dee New,,\n"
+        "1005,,255712345105,\n", encoding="utf-8")
+    report = run_sync(workspace.config(), environ=env)
+    assert report.exit_code == 1
+    assert sent_bodies(sim) == {1004: {"names": "Dee New"}, 1005: {"number": "255712345105"}}
+    rows = workspace.results_by_row()
+    assert [rows[n]["status"] for n in (2, 3, 4)] == ["invalid", "updated", "updated"]
+    assert rows[2]["contactId"] == "1001" and rows[2]["payload"] == ""
+    assert rows[2]["errors"] == ("Name: contains a line break: a quote may be missing before "
+                                 "or after it")
+    assert set(sim.contacts()[1001].items()) >= {("names", "Person 1")}.union(
+        {("email", "person1@example.com")})
+
+
+def test_a_cell_with_a_control_character_is_never_taken_for_a_repeat(
+        tmp_path: Path, env: dict[str, str]) -> None:
+    # A row repeating the snapshot is not judged value by value; one with a control character
+    # repeats it only when the snapshot holds that very text (and then sends nothing).
+    contacts = [*SNAPSHOT_ROWS, {"contactId": "2001", "names": "Two\nLines",
+                                 "number": "255700000001", "email": "two@example.com"}]
+    with Simulator(contacts, token=TOKEN) as sim:
+        ws = Workspace(tmp_path, sim.base_url)
+        write_snapshot(ws.snapshot, contacts)
+        ws.write_changes([
+            ("1001", "Person\x071", "", ""),             # 2: a control character inside
+            ("1002", "Person 2\n", "", ""),              # 3: a line break around: trimmed
+            ("1003", "Person 3", "2557123450\n03", ""),  # 4: the number, as typed
+            ("2001", "Two\nLines", "", ""),              # 5: what the snapshot holds
+            ("1004", "Person 4", "", "person4@exa\x00mple.com"),  # 6: a NUL byte
+            ("1005", "Person 5", "", ""),                # 7: a true repeat
+        ])
+        report = run_sync(ws.config(), environ=env)
+        assert sim.requests == []
+    rows = ws.results_by_row()
+    assert [rows[n]["status"] for n in range(2, 8)] == [
+        "invalid", "unchanged", "invalid", "unchanged", "invalid", "unchanged"]
+    assert rows[2]["errors"] == "names: contains a control character (U+0007); delete it"
+    assert rows[4]["errors"] == ("number: contains a line break: a quote may be missing before "
+                                 "or after it")
+    assert rows[6]["errors"].startswith("email: holds a NUL byte, which no text holds: the file "
+                                        "may be damaged or not saved as text; email: ")
+    assert report.exit_code == 1
+
+
+def test_a_nul_byte_in_an_ignored_column_keeps_its_row_back_only(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
+    workspace.write_changes([("1001", "New One", "pasted\x00junk"), ("1002", "New Two", "ok")],
+                            header=("contactId", "names", "Notes"))
+    report = run_sync(workspace.config(), environ=env)
+    assert sent_bodies(sim) == {1002: {"names": "New Two"}}
+    rows = workspace.results_by_row()
+    assert rows[2]["status"] == "invalid" and rows[3]["status"] == "updated"
+    assert rows[2]["errors"] == ("row: the cell under 'Notes' holds a NUL byte, which no text "
+                                 "holds: the file may be damaged or not saved as text")
+    assert report.exit_code == 1

@@ -161,13 +161,14 @@ def test_a_row_with_only_an_ignored_column_filled_is_kept(tmp_path: Path) -> Non
 # ---------------------------------------------------------------- headers
 
 
-def test_unknown_columns_are_ignored_with_a_warning_naming_them(tmp_path: Path) -> None:
+def test_unknown_columns_are_ignored_with_one_warning_naming_them(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,Notes,names,Owner \n1,x,Ann,y\n", name="in.csv")
     assert table.frame.columns.tolist() == ["row", "contactId", "names"]
-    assert len(table.warnings) == 2
-    assert "'Notes'" in table.warnings[0] and "in.csv" in table.warnings[0]
-    assert "'Owner'" in table.warnings[1]
-    assert all("contactId, names, number, email" in w for w in table.warnings)
+    assert table.warnings == ["in.csv: ignoring 2 columns that are not contactId, names, number "
+                              "or email: 'Notes', 'Owner'"]
+    table = read(tmp_path, "contactId,Notes,names\n1,x,Ann\n", name="in.csv")
+    assert table.warnings == ["in.csv: ignoring column 'Notes': not one of contactId, names, "
+                              "number, email"]
 
 
 def test_a_column_with_no_header_and_no_values_is_ignored_silently(tmp_path: Path) -> None:
@@ -454,14 +455,183 @@ def test_a_late_cp1252_byte_makes_the_whole_file_cp1252(tmp_path: Path) -> None:
 
 
 def test_a_character_across_the_sniffing_cut_is_read_whole(tmp_path: Path) -> None:
-    header = b"contactId,names,number,email\n"
+    lines = _long_file(b"").splitlines(keepends=True)
+    before = b"".join(lines[:15_000])  # the header and 14,999 rows, some 75 kB short of the cut
     cut = 1 << 19
-    # the first name is long enough that its last character, 3 bytes, straddles the cut
-    first = b"1," + b"x" * (cut - len(header) - 3) + "\u2013".encode() + b",,\n"
+    # a name just long enough (under the 100,000 characters a cell may hold) that its last
+    # character, 3 bytes, straddles the cut
+    name = b"x" * (cut - len(before) - len(b"1,") - 1)
+    assert 50_000 < len(name) < 100_000
     path = tmp_path / "cut.csv"
-    path.write_bytes(header + first + _long_file(b"")[len(header):])
+    path.write_bytes(before + b"1," + name + "\u2013".encode() + b",,\n"
+                     + b"".join(lines[15_000:]))
     assert path.read_bytes()[cut - 1:cut + 2].decode() == "\u2013"
     table = read_input(path)
     assert table.details.startswith("utf-8")
-    assert table.frame["names"].iloc[0].endswith("x\u2013")
+    assert table.frame["names"].iloc[14_999].endswith("x\u2013")
     assert len(table.frame) == 20_001
+
+
+# ---------------------------------------------------------------- limits (sync_job.limits)
+
+
+@pytest.mark.parametrize(("cell", "line"), [
+    ("y" * 100_001, 3),  # pyarrow takes it: the length check finds it
+    ('"' + "y" * 100_001 + '"', 3),  # quoted
+    ('"' + "y\n" * 70_000 + '"', 3),  # over many lines: the row starts on line 3
+    ("y" * 200_000, 3),  # over Python csv's own field limit too
+])
+def test_a_cell_over_the_limit_is_refused_naming_its_line(tmp_path: Path, cell: str,
+                                                          line: int) -> None:
+    for tail in ("", "4,Dee,x\n"):  # the second file has a ragged row: Python's csv reads it
+        message = read_error(tmp_path, f"contactId,names\n1,Ann\n2,{cell}\n3,Cy\n{tail}",
+                             name="long.csv")
+        assert message == (f"long.csv: line {line}: a cell holds more than 100,000 characters, "
+                           f"the most a cell may hold; a quote may be missing before or after "
+                           f"a value")
+
+
+def test_a_cell_of_the_limit_is_read(tmp_path: Path) -> None:
+    table = read(tmp_path, f"contactId,names\n1,{'é' * 100_000}\n2,Bo\n")
+    assert table.frame["names"].str.len().tolist() == [100_000, 2]
+
+
+def test_a_header_cell_over_the_limit_is_refused(tmp_path: Path) -> None:
+    message = read_error(tmp_path, f"\n\ncontactId,{'n' * 100_001}\n1,Ann\n")
+    assert "line 3: a cell holds more than 100,000 characters" in message
+
+
+def test_a_line_over_the_limit_is_refused_naming_it(tmp_path: Path) -> None:
+    # Short cells: no cell is too long, but the line would become millions of them.
+    message = read_error(tmp_path, "contactId,names\n1,Ann\n" + "2," * 5_000_001 + "\n3,Cy\n",
+                         name="wide.csv")
+    assert message == ("wide.csv: line 3: the line is longer than 10,000,000 characters, the "
+                       "most a line may hold: is this a CSV file?")
+
+
+def test_a_header_line_over_the_limit_is_refused(tmp_path: Path) -> None:
+    message = read_error(tmp_path, "contactId" + ",x" * 5_000_001 + "\n1\n")
+    assert "line 1: the line is longer than 10,000,000 characters" in message
+
+
+def test_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
+    # Devices and pipes are tried in tests/test_bad_files.py, in a process of their own: read
+    # here, /dev/zero would take this process's memory, a pipe block it, should the check fail.
+    with pytest.raises(InputFileError) as caught:
+        read_input(tmp_path)
+    assert str(caught.value) == (f"{tmp_path}: not a regular file (a folder, a device or a "
+                                 f"pipe); name a file")
+
+
+def test_a_file_over_2_gib_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:  # sparse: no disk used, nothing to read
+        handle.truncate((2 << 30) + 1)
+    with pytest.raises(InputFileError) as caught:
+        read_input(path)
+    assert str(caught.value) == (f"{path}: the file holds 2,147,483,649 bytes; at most "
+                                 f"2,147,483,648 (2 GiB) are read: split it into smaller files")
+
+
+# ---------------------------------------------------------------- NUL bytes
+
+
+@pytest.mark.parametrize("rows", [0, 2_000])  # in the first 8 kB, and past them
+def test_a_nul_byte_in_any_cell_is_a_problem_of_its_row(tmp_path: Path, rows: int) -> None:
+    table = read(tmp_path, "contactId,names,Notes,\n" + "9,Zed,,\n" * rows
+                 + "1,Ann\0,,\n2,Bo,a\0b,\n3\0,Cy,,\n4,Dee,,\0\n5,Ed,,\n")
+    assert [(p.row - rows, p.field, p.message) for p in table.problems] == [
+        (2, "names", "holds a NUL byte, which no text holds: the file may be damaged or "
+                     "not saved as text"),
+        (3, None, "the cell under 'Notes' holds a NUL byte, which no text holds: the file "
+                  "may be damaged or not saved as text"),
+        (4, "contactId", "holds a NUL byte, which no text holds: the file may be damaged or "
+                         "not saved as text"),
+        (5, None, "the cell in column 4 holds a NUL byte, which no text holds: the file may "
+                  "be damaged or not saved as text"),
+    ]
+    assert table.frame["row"].tolist()[-5:] == [n + rows for n in range(2, 7)]
+
+
+@pytest.mark.parametrize("content", [
+    b"contactId,names\n1," + b"\0" * 200, b"\0" * 40 + b"contactId\n1\n",
+    "contactId,names\n1,Ann\n".encode("utf-16-le") * 5,  # UTF-16 without a byte-order mark
+])
+def test_a_file_of_many_nul_bytes_is_refused_as_binary(tmp_path: Path, content: bytes) -> None:
+    assert "this is not a text (CSV) file; it holds binary data" in read_error(tmp_path, content)
+
+
+def test_a_row_keeps_every_problem_the_reader_found_in_order(tmp_path: Path) -> None:
+    table = read(tmp_path, "contactId,names\n1,Ann\n2,B\0o,extra\n")
+    changes = normalize_changes(table.frame, clear_marker="<clear>", empty_cells="unchanged")
+    going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    verdict = validate(changes, table.frame, table.headers, going, table.problems)
+    assert verdict.errors.iat[-1] == (
+        "row: the row has 3 cells but the header has 2 columns; a value probably contains an "
+        "unquoted comma; names: holds a NUL byte, which no text holds: the file may be damaged "
+        "or not saved as text")
+
+
+# ---------------------------------------------------------------- wide headers
+
+
+def test_a_header_of_a_million_columns_is_refused_in_one_message(tmp_path: Path) -> None:
+    header = ",".join(f"c{n}" for n in range(999_996)) + ",contactId,names,number,email"
+    message = read_error(tmp_path, header + "\n1,2\n", name="wide.csv")
+    assert message == ("wide.csv: line 1: the header has 1,000,000 columns; at most 10,000 are "
+                       "read: is this the right file, and the right delimiter?")
+
+
+def test_a_header_longer_than_the_sniffed_start_is_read_whole(tmp_path: Path) -> None:
+    # 9,000 columns of long names: contactId comes after the first 512 kB of the file.
+    extra = [f"unused {n:05d} " + "x" * 45 for n in range(9_000)]
+    header = ",".join([*extra, "names", '"contact\nid"'])
+    assert len(header) > 1 << 19
+    table = read(tmp_path, header + "\n" + "," * 9_000 + "Ann,7\n", name="wide.csv")
+    assert records(table) == [{"row": 2, "names": "Ann", "contactId": "7"}]
+    assert table.headers == {"names": "names", "contactId": "contact\nid"}
+    assert table.warnings == [
+        "wide.csv: ignoring 9,000 columns that are not contactId, names, number or email: "
+        + ", ".join(repr(h) for h in extra[:5]) + " and 8,995 more"]
+
+
+def test_many_ignored_and_unnamed_columns_give_one_warning_each(tmp_path: Path) -> None:
+    header = ",".join(["contactId", *(f"x{n}" for n in range(3_000)), *[""] * 8])
+    row = ",".join(["1", *["v"] * 3_000, *["w"] * 8])
+    table = read(tmp_path, f"{header}\n{row}\n", name="many.csv")
+    assert table.warnings == [
+        "many.csv: ignoring 3,000 columns that are not contactId, names, number or email: "
+        "'x0', 'x1', 'x2', 'x3', 'x4' and 2,995 more",
+        "ignoring values in columns 3002, 3003, 3004, 3005, 3006 and 3 more: they have no "
+        "header",
+    ]
+
+
+def test_a_message_listing_headers_stays_short(tmp_path: Path) -> None:
+    message = read_error(tmp_path, ",".join(f"h{n}" for n in range(5_000)) + "\n1\n")
+    assert "no contactId column" in message
+    assert message.endswith("Headers found: " + ", ".join(f"'h{n}'" for n in range(20))
+                            + " and 4,980 more")
+
+
+def test_a_workbook_cell_over_the_limit_is_refused_naming_its_row(tmp_path: Path) -> None:
+    # Excel and openpyxl write at most 32,767 characters a cell, but openpyxl reads what the
+    # file holds: the sheet's XML is given a longer one, as another program may write it.
+    import zipfile
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in (["contactId", "names"], [1001, "Ann"], [None, None], [1002, "n" * 32_767]):
+        sheet.append(row)
+    workbook.save(tmp_path / "saved.xlsx")
+    with zipfile.ZipFile(tmp_path / "saved.xlsx") as saved, \
+            zipfile.ZipFile(tmp_path / "long.xlsx", "w") as long:
+        for item in saved.infolist():
+            long.writestr(item, saved.read(item).replace(b"n" * 32_767, b"n" * 100_001))
+    with pytest.raises(InputFileError) as caught:
+        read_input(tmp_path / "long.xlsx")
+    assert str(caught.value) == ("long.xlsx: row 4: a cell holds more than 100,000 characters, "
+                                 "the most a cell may hold")

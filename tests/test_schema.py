@@ -70,9 +70,17 @@ RULE_CASES: dict[str, tuple[dict[str, str], str]] = {
         {ID_FIELD: " 12a ", "names": "Ann"},
         'contactId: "12a" is not a contact id: expected a positive whole number such as 12345',
     ),
+    "names_plain_text": (  # two stray quotes: the name swallowed the next line
+        {ID_FIELD: "5", "names": "Ann New\n1006,Bo New"},
+        "names: contains a line break: a quote may be missing before or after it",
+    ),
     "names_length": (
         {ID_FIELD: "5", "names": "x" * 101},
         "names: is 101 characters long; at most 100 are allowed",
+    ),
+    "number_plain_text": (  # normalizing would strip the line break: judged as typed
+        {ID_FIELD: "5", "number": "255 712\n345 678"},
+        "number: contains a line break: a quote may be missing before or after it",
     ),
     "number_not_cleared": (
         {ID_FIELD: "5", "number": "<clear>"},
@@ -98,6 +106,12 @@ RULE_CASES: dict[str, tuple[dict[str, str], str]] = {
         {ID_FIELD: "5", "number": "255212345678"},
         'number: "255212345678" is not a valid phone number in TZ (country code 255): '
         "expected the country code and the full number, e.g. 255712345678",
+    ),
+    "email_plain_text": (  # no address holds one: email-validator says so too
+        {ID_FIELD: "5", "email": "ann\x07@example.com"},
+        "email: contains a control character (U+0007); delete it; "
+        'email: "ann\x07@example.com" is not a valid email address: '
+        + str(email_problem("ann\x07@example.com")),
     ),
     "email_syntax": (
         {ID_FIELD: "5", "email": "ann@@Example.com"},
@@ -225,6 +239,53 @@ def test_a_clear_is_something_to_change() -> None:
 def test_empty_cells_clear_makes_an_empty_number_a_forbidden_clear() -> None:
     [error] = errors_of([good("1", names="Ann")], empty_cells="clear")
     assert error == "number: cannot be cleared: a contact must keep a phone number"
+
+
+# ---------------------------------------------------------------- control characters
+
+
+def test_a_line_break_says_a_quote_may_be_missing_in_the_operators_words() -> None:
+    errors = errors_of([{ID_FIELD: "5", "names": 'Alice New\n1002,Bob New\n1003,Carl '},
+                        {ID_FIELD: "6", "email": "a@b.co\r\nx@y.co"}],
+                       headers={"names": "Name", "email": "E-mail"})
+    assert errors[0] == "Name: contains a line break: a quote may be missing before or after it"
+    assert errors[1].startswith("E-mail: contains a line break: a quote may be missing before "
+                                "or after it; E-mail: ")
+
+
+@pytest.mark.parametrize(("cell", "code"), [
+    ("Ann\x07Lee", "0007"), ("Ann\tLee", "0009"), ("\x1bAnn", "001B"), ("Ann\x7f", "007F"),
+    ("Ann\x85Lee", "0085"), ("Zoë\x9f", "009F"),
+])
+def test_another_control_character_is_named(cell: str, code: str) -> None:
+    assert errors_of([{ID_FIELD: "5", "names": cell}]) == [
+        f"names: contains a control character (U+{code}); delete it"]
+
+
+@pytest.mark.parametrize("cell", [" Ann Lee \r\n", "\tAnn\n", "Ann\x85", "Zoë Ñandú",
+                                  "\u2028Ann", "Ann\u200b"])
+def test_whitespace_around_a_value_is_trimmed_before_judging(cell: str) -> None:
+    # Line breaks, tabs and NEL around the value are whitespace, trimmed as everywhere.
+    assert errors_of([{ID_FIELD: "5", "names": cell}]) == [""]
+
+
+def test_a_number_is_judged_as_typed_not_as_normalized() -> None:
+    # Normalizing drops whitespace, line breaks included: "255712345678" would be sent.
+    verdict = check([{ID_FIELD: "5", "number": "255712\n345678"},
+                     {ID_FIELD: "6", "number": "255712345606\n"}])
+    assert verdict.invalid.tolist() == [True, False]
+
+
+def test_control_characters_are_judged_when_the_value_is_not_going_out() -> None:
+    # A cheap check, as the name's length: a row that does not send its name is still judged.
+    errors = errors_of([{ID_FIELD: "5", "names": "A\nB", "email": "a@b.co"}],
+                       going_out={"names": [False], "number": [False], "email": [True]})
+    assert errors == ["names: contains a line break: a quote may be missing before or after it"]
+
+
+def test_a_nul_byte_is_left_to_the_reader() -> None:
+    # The reader makes it a problem of the row, in any column: one message, not two.
+    assert errors_of([{ID_FIELD: "5", "names": "A\0B"}]) == [""]
 
 
 # ---------------------------------------------------------------- lazy: every problem
