@@ -207,6 +207,9 @@ def _prepare_folder(path: Path, what: str) -> None:
         raise StartupError(f"{folder}: the {what} folder is not writable")
     if path.is_dir():
         raise StartupError(f"{path}: is a folder; the {what} path must name a file")
+    if path.exists() and not path.is_file():
+        raise StartupError(f"{path}: is not a regular file (a device or a pipe); the {what} "
+                           f"path must name a file")
 
 
 def run_sync(

@@ -264,14 +264,14 @@ def _text_table(rows: list[list[str]], width: int) -> pa.Table:
                      for i, column in enumerate(columns)})
 
 
-def _check_quotes(text: str, source: str, quotes: int | None = None) -> None:
+def _check_quotes(text: str, source: str, delimiter: str, quotes: int | None = None) -> None:
     """Refuse a file whose last quote never closes: it would swallow every later row.
 
     ``quotes``: the number of ``"`` in ``text`` when already known (counted in UTF-8 bytes,
     where a quote byte is always a quote, several times faster than in the text)."""
     if (text.count('"') if quotes is None else quotes) % 2 == 0:
         return
-    records = csv.reader(Lines(text), strict=True)
+    records = csv.reader(Lines(text), delimiter=delimiter, strict=True)
     start = 1
     try:
         for _ in records:
@@ -364,7 +364,8 @@ def _read_text(raw: bytes, source: str, options: ReadOptions) -> InputTable:
     text, encoding = decode(raw, source=source, encoding=options.encoding)
     layout = _layout(text, source, options)
     assert layout is not None  # the whole text holds the whole header
-    _check_quotes(text, source, raw.count(b'"') if encoding in ("utf-8", "utf-8-sig") else None)
+    _check_quotes(text, source, layout.delimiter,
+                  raw.count(b'"') if encoding in ("utf-8", "utf-8-sig") else None)
     problems: list[RowProblem] = []
     utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
     cells = _read_fast(utf8, len(layout.headers), layout.delimiter, layout.skip)

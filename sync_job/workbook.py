@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,24 @@ def _shown_scientific(value: Any, number_format: str | None) -> bool:
             and number_format is not None and "E+" in number_format.upper())
 
 
+def _rows(worksheet: Any, source: str) -> Iterator[tuple[Any, ...]]:
+    """The sheet's rows; a sheet whose XML is damaged is a problem of the file, not a crash."""
+    rows = worksheet.iter_rows(min_row=1)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except InputFileError:
+            raise
+        except Exception as exc:  # any parser's error: the XML inside the file is broken
+            raise InputFileError(
+                f"{source}: sheet {worksheet.title!r} cannot be read: the workbook is damaged "
+                f"({type(exc).__name__}); open it in your spreadsheet program and save it "
+                f"again") from None
+        yield row
+
+
 def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
     """Read ``sheet`` (or the first sheet) of the workbook at ``path``."""
     # openpyxl takes a tenth of a second to import: only a workbook pays for it.
@@ -78,7 +97,7 @@ def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
             worksheet.reset_dimensions()
         rows: list[tuple[int, list[str]]] = []
         dates: dict[tuple[int, int], str] = {}
-        for number, cells_in_row in enumerate(worksheet.iter_rows(min_row=1), start=1):
+        for number, cells_in_row in enumerate(_rows(worksheet, source), start=1):
             values = [cell.value for cell in cells_in_row]
             if not any(v is not None and str(v).strip() for v in values):
                 continue

@@ -214,3 +214,57 @@ def test_thousands_of_ignored_columns_give_one_warning(workspace: Workspace) -> 
     assert warnings == ["sync-job: WARNING: changes.csv: ignoring 9,000 columns that are not "
                         "contactId, names, number or email: 'c0', 'c1', 'c2', 'c3', 'c4' and "
                         "8,995 more"]
+
+
+# ---------------------------------------------------------------- leftovers of the review
+
+
+@pytest.mark.parametrize("flag", ["--snapshot", "--results", "--summary"])
+def test_a_live_run_writes_no_file_beside_or_over_a_pipe(workspace: Workspace, tmp_path: Path,
+                                                         flag: str) -> None:
+    # A live run used to take its lock and open its journal beside a snapshot that is a pipe
+    # (or a device: /dev/zero.lock as root), and to rename its results over a pipe.
+    workspace.write_changes([("1001", "New", "", "")])
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    workspace.config()
+    run = run_job("run", "--config", str(workspace.root / "config.yaml"), flag, str(pipe),
+                  cwd=workspace.root, timeout=30)
+    assert run.code == 2, run.err
+    assert "is not a regular file" in run.err and "Traceback" not in run.err
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("pipe")) \
+        == ["pipe"]
+
+
+def test_an_unclosed_quote_in_a_semicolon_file_is_refused(workspace: Workspace) -> None:
+    # The quote check used to read every file as comma-separated: in a ;-file it stopped at
+    # the first quoted cell, and a quote that never closes went unnoticed.
+    workspace.changes.write_text('contactId;names\n1001;"Ann"\n1002;"Bo\n1003;Carl\n1004;Dee\n',
+                                 encoding="utf-8")
+    run = dry_run(workspace)
+    refused(run, "changes.csv: the quote opened in the row starting on line 3 is never closed, "
+                 "so every line after it would be read as one cell; fix the quoting")
+
+
+def test_a_workbook_with_a_damaged_sheet_is_refused(workspace: Workspace,
+                                                    tmp_path: Path) -> None:
+    import zipfile
+
+    import openpyxl
+
+    good = tmp_path / "good.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["contactId", "names"])
+    book.active.append([1001, "Ann"])
+    book.save(good)
+    damaged = workspace.root / "changes.xlsx"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]  # cut off mid-element
+            target.writestr(item, data)
+    run = dry_run(workspace, "--input", str(damaged))
+    assert run.code == 2, run.err
+    assert "changes.xlsx: sheet 'Sheet' cannot be read: the workbook is damaged" in run.err
+    assert "Traceback" not in run.err
