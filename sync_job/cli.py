@@ -19,8 +19,8 @@ from sync_job import __version__
 from sync_job.config import load_config
 from sync_job.errors import EXIT_CANNOT_START, StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
-from sync_job.prefetch import read_soon
-from sync_job.progress import progress_for
+from sync_job.push.progress import progress_for
+from sync_job.read.prefetch import read_soon
 from sync_job.sidebyside import tuned_for_kernels
 from sync_job.stopping import StopRequest, stop_on_signals
 
@@ -158,7 +158,7 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def format_summary(report: RunReport) -> str:
     """The end-of-run summary: counts per status, elapsed time, results path."""
-    from sync_job.results import STATUSES
+    from sync_job.report.results import STATUSES
 
     title = "dry run finished" if report.dry_run else "run finished"
     lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code}"]

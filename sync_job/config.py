@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync_job.brake import ChangeLimit, parse_change_limit
 from sync_job.errors import ConfigError
+from sync_job.plan.brake import ChangeLimit, parse_change_limit
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 

@@ -47,12 +47,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync_job import errors
-from sync_job.brake import brake_reason
 from sync_job.config import Config, base_url_problem, redact_userinfo
-from sync_job.diff import ContactIndex, changed_fields, send_column
 from sync_job.errors import ConfigError, StartupError, TokenError
-from sync_job.journal import Journal, describe_runs, fold, journal_path_for, read_pending
-from sync_job.normalize import (
+from sync_job.plan.brake import brake_reason
+from sync_job.plan.diff import ContactIndex, changed_fields, send_column
+from sync_job.plan.normalize import (
     normalize_changes,
     normalize_ids,
     normalize_snapshot,
@@ -60,13 +59,13 @@ from sync_job.normalize import (
     true_flags,
     whole_number_keys,
 )
-from sync_job.paths import check_paths
-from sync_job.prefetch import Reading, read_soon
-from sync_job.progress import ProgressFactory, SilentProgress
-from sync_job.ratelimit import full_jitter
-from sync_job.reader import ID_FIELD, VALUE_FIELDS, InputTable
-from sync_job.repeats import key_groups, repeats_snapshot, shared_keys
-from sync_job.results import (
+from sync_job.plan.repeats import key_groups, repeats_snapshot, shared_keys
+from sync_job.plan.rules import preload, validate
+from sync_job.push.progress import ProgressFactory, SilentProgress
+from sync_job.push.ratelimit import full_jitter
+from sync_job.read.prefetch import Reading, read_soon
+from sync_job.read.reader import ID_FIELD, VALUE_FIELDS, InputTable
+from sync_job.report.results import (
     count_statuses,
     payload_dicts,
     payload_json,
@@ -75,10 +74,12 @@ from sync_job.results import (
     set_where,
     write_results,
 )
-from sync_job.runlock import RunLock, lock_path_for
-from sync_job.schema import preload, validate
+from sync_job.report.summary import RunFacts, build_summary, write_summary
 from sync_job.sidebyside import both, tuned_for_kernels
-from sync_job.state import (
+from sync_job.state.journal import Journal, describe_runs, fold, journal_path_for, read_pending
+from sync_job.state.lock import RunLock, lock_path_for
+from sync_job.state.paths import check_paths
+from sync_job.state.snapshot import (
     empty_snapshot,
     merge_confirmed,
     read_snapshot_table,
@@ -88,11 +89,10 @@ from sync_job.state import (
     write_snapshot,
 )
 from sync_job.stopping import exit_code_of
-from sync_job.summary import RunFacts, build_summary, write_summary
 
 if TYPE_CHECKING:
-    from sync_job.client import Outcome
-    from sync_job.push import Update
+    from sync_job.push.client import Outcome
+    from sync_job.push.workers import Update
 
 log = logging.getLogger("sync_job")
 
@@ -225,7 +225,7 @@ def run_sync(
 ) -> RunReport:
     """Run one sync as ``config`` says. Raises StartupError before anything is sent or written.
 
-    ``reading``: the files, already being read (:func:`~sync_job.prefetch.read_soon`), so the
+    ``reading``: the files, already being read (:func:`~sync_job.read.prefetch.read_soon`), so the
     command can read them while the rest of the job is still being imported; their errors are
     raised here, in their turn.
 
@@ -233,7 +233,7 @@ def run_sync(
     the default sleep wakes up early when ``stop`` is set). ``stop`` set from another thread or
     a signal handler stops new requests; the run then ends as interrupted (exit 130, or the
     code a :class:`~sync_job.stopping.StopRequest` carries). ``progress`` makes the display of
-    the push (see ``sync_job.progress``); without it the push is silent.
+    the push (see ``sync_job.push.progress``); without it the push is silent.
 
     While it reads and plans, ``run_sync`` pauses Python's cyclic garbage collector and
     shortens the GIL switch interval to 0.2 ms: process-wide settings, restored before the
@@ -299,7 +299,9 @@ def run_sync(
         confirmed_in = "nothing was sent"
         if not config.dry_run and not report.braked_reason:
             assert journal is not None and run_lock is not None
-            from sync_job.push import Update  # requests and tenacity: only a live run needs them
+            from sync_job.push.workers import (
+                Update,  # requests and tenacity: only a live run needs them
+            )
 
             end_planning()
 
@@ -477,7 +479,7 @@ def _plan(
     ``results`` and ``going`` have one row per input row; ``changes`` and ``sends`` only the
     judged rows, indexed by their position among the input rows.
 
-    Rows that repeat the snapshot (see ``sync_job.repeats``) are ``unchanged`` at once: only
+    Rows that repeat the snapshot (see ``sync_job.plan.repeats``) are ``unchanged`` at once: only
     the other rows are normalized, diffed against their contacts' snapshot rows and judged by
     the schema, plus every row that shares a contactId or number with another row, so the
     whole-file duplicate checks see all of those. ``skip_repeats=False`` judges every row
@@ -620,9 +622,9 @@ def _push(
 ) -> tuple[dict[str, dict[str, str]], int]:
     """Send the updates; fill their results lines; return the contacts the API confirmed, and
     how many of those confirmations the journal could not take."""
-    from sync_job.client import ClientSettings, ContactClient
-    from sync_job.push import push_updates
-    from sync_job.ratelimit import RateGate
+    from sync_job.push.client import ClientSettings, ContactClient
+    from sync_job.push.ratelimit import RateGate
+    from sync_job.push.workers import push_updates
 
     settings = ClientSettings(
         base_url=config.api.base_url, token=token,

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from sync_job.config import load_config
-from sync_job.journal import journal_path_for, read_pending
 from sync_job.pipeline import run_sync
-from sync_job.runlock import lock_path_for
 from sync_job.simulator import Simulator
+from sync_job.state.journal import journal_path_for, read_pending
+from sync_job.state.lock import lock_path_for
 from sync_job.stopping import StopRequest, stop_on_signals
 from tests.conftest import TOKEN, Workspace, read_results
 from tests.test_state_safety import snapshot_lines

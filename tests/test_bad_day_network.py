@@ -22,7 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from sync_job.client import (
+from sync_job.config import load_config
+from sync_job.errors import ConfigError, TokenError
+from sync_job.pipeline import run_sync
+from sync_job.push.client import (
     MAX_BODY_BYTES,
     MAX_TEXT,
     ClientSettings,
@@ -30,9 +33,6 @@ from sync_job.client import (
     Outcome,
     parse_retry_after,
 )
-from sync_job.config import load_config
-from sync_job.errors import ConfigError, TokenError
-from sync_job.pipeline import run_sync
 from sync_job.simulator import Simulator
 from tests.conftest import TOKEN, Workspace, read_results
 from tests.hostile import HostileServer, Request, answer, drip, reset, response

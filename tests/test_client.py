@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from sync_job.client import (
+from sync_job.push.client import (
     ClientSettings,
     ContactClient,
     Disposition,
     classify,
     parse_retry_after,
 )
-from sync_job.ratelimit import RateGate
+from sync_job.push.ratelimit import RateGate
 from sync_job.simulator import Simulator
 from tests.conftest import TOKEN
 

@@ -14,22 +14,22 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_job.diff import ContactIndex, changed_fields, send_column
-from sync_job.normalize import (
+from sync_job.plan.diff import ContactIndex, changed_fields, send_column
+from sync_job.plan.normalize import (
     CONTACT_ID,
     may_hold,
     may_hold_control,
     normalize_snapshot,
     whole_number_keys,
 )
-from sync_job.reader import VALUE_FIELDS
-from sync_job.results import payload_dicts, payload_json
-from sync_job.schema import (
+from sync_job.plan.rules import (
     email_problem,
     phone_problem,
     possible_phone_numbers,
     valid_email_addresses,
 )
+from sync_job.read.reader import VALUE_FIELDS
+from sync_job.report.results import payload_dicts, payload_json
 
 LOCAL = st.text(alphabet="abcXYZ09._+-!#'\"é @", min_size=0, max_size=12)
 DOMAIN = st.one_of(

@@ -13,10 +13,10 @@ import pytest
 
 from sync_job.config import load_config
 from sync_job.errors import ConfigError, StartupError
-from sync_job.journal import Journal, journal_path_for, read_pending
 from sync_job.pipeline import run_sync
-from sync_job.runlock import RunLock, lock_path_for
 from sync_job.simulator import Simulator
+from sync_job.state.journal import Journal, journal_path_for, read_pending
+from sync_job.state.lock import RunLock, lock_path_for
 from tests.conftest import Workspace
 from tests.test_cli import sync_job
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sync_job.normalize import (
+from sync_job.plan.normalize import (
     clean_text,
     normalize_changes,
     normalize_contact_id,
@@ -17,7 +17,7 @@ from sync_job.normalize import (
     normalize_number,
     normalize_snapshot,
 )
-from sync_job.reader import VALUE_FIELDS
+from sync_job.read.reader import VALUE_FIELDS
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAMES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,7 +11,7 @@ import pytest
 
 from sync_job.errors import ConfigError, InputFileError, SnapshotError, TokenError
 from sync_job.pipeline import run_sync
-from sync_job.results import RESULT_COLUMNS
+from sync_job.report.results import RESULT_COLUMNS
 from sync_job.simulator import Simulator
 from tests.conftest import SNAPSHOT_ROWS, TOKEN, Workspace, read_results, write_snapshot
 
@@ -326,7 +326,7 @@ def test_planning_pauses_the_garbage_collector_and_shortens_the_switch_interval(
 
     def progress(total: int) -> object:
         seen["pushing"] = (gc.isenabled(), sys.getswitchinterval())
-        from sync_job.progress import SilentProgress
+        from sync_job.push.progress import SilentProgress
         return SilentProgress()
 
     monkeypatch.setattr(pipeline, "_plan", plan)

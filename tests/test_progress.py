@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sync_job.pipeline import run_sync
-from sync_job.progress import LogProgress
+from sync_job.push.progress import LogProgress
 from sync_job.simulator import Simulator
 from tests.conftest import SNAPSHOT_ROWS, TOKEN, Workspace
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from sync_job.errors import InputFileError, StartupError
-from sync_job.normalize import normalize_changes
-from sync_job.reader import VALUE_FIELDS, InputTable, RowProblem, header_key, read_input
-from sync_job.schema import validate
+from sync_job.plan.normalize import normalize_changes
+from sync_job.plan.rules import validate
+from sync_job.read.reader import VALUE_FIELDS, InputTable, RowProblem, header_key, read_input
 
 
 def write(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> Path:
@@ -472,7 +472,7 @@ def test_a_character_across_the_sniffing_cut_is_read_whole(tmp_path: Path) -> No
     assert len(table.frame) == 20_001
 
 
-# ---------------------------------------------------------------- limits (sync_job.limits)
+# ---------------------------------------------------------------- limits (sync_job.read.limits)
 
 
 @pytest.mark.parametrize(("cell", "line"), [

@@ -16,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_job.config import Config, load_config
-from sync_job.diff import ContactIndex
-from sync_job.normalize import normalize_ids
 from sync_job.pipeline import _plan, run_sync
-from sync_job.reader import read_input
-from sync_job.repeats import repeats_snapshot
-from sync_job.results import write_results
-from sync_job.state import read_snapshot
+from sync_job.plan.diff import ContactIndex
+from sync_job.plan.normalize import normalize_ids
+from sync_job.plan.repeats import repeats_snapshot
+from sync_job.read.reader import read_input
+from sync_job.report.results import write_results
+from sync_job.state.snapshot import read_snapshot
 from tests.conftest import SNAPSHOT_ROWS, Workspace, write_csv, write_snapshot
 
 # Snapshot values as a snapshot may hold them: valid once normalized, sometimes not spelled in

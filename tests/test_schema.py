@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sync_job.normalize import normalize_changes
-from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
-from sync_job.schema import RULES, Verdict, email_problem, validate
+from sync_job.plan.normalize import normalize_changes
+from sync_job.plan.rules import RULES, Verdict, email_problem, validate
+from sync_job.read.reader import ID_FIELD, VALUE_FIELDS, RowProblem
 
 FILLER = {"names": "Ann"}  # gives a row something to change without tripping any rule
 
@@ -523,7 +523,7 @@ def test_a_check_that_crashes_stops_the_run_instead_of_passing_every_row(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # pandera reports a check that raised as a failure without a row; such a run must not
     # go on as if every row had passed that check.
-    import sync_job.schema as schema
+    import sync_job.plan.rules as schema
 
     def broken(addresses: pd.Series) -> pd.Series:
         raise ValueError("a bug in the email check")
@@ -542,7 +542,7 @@ def test_validation_imports_nothing_on_its_threads_in_a_fresh_process() -> None:
 
     code = """
 import sys
-import sync_job.schema as schema
+import sync_job.plan.rules as schema
 from tests.test_schema import check, good
 seen = []
 real = schema._failure_cases

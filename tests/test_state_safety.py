@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sync_job.brake import ChangeLimit, parse_change_limit
 from sync_job.config import load_config
 from sync_job.errors import ConfigError, TokenError
-from sync_job.journal import Journal, journal_path_for, read_pending
 from sync_job.pipeline import run_sync
-from sync_job.runlock import RunLock, RunLockedError, lock_path_for
+from sync_job.plan.brake import ChangeLimit, parse_change_limit
 from sync_job.simulator import Simulator
+from sync_job.state.journal import Journal, journal_path_for, read_pending
+from sync_job.state.lock import RunLock, RunLockedError, lock_path_for
 from tests.conftest import SNAPSHOT_ROWS, TOKEN, Workspace, read_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -317,7 +317,7 @@ def test_snapshot_survives_a_journal_fold_with_formula_names(
 
 
 def test_a_write_that_fails_half_way_leaves_the_old_file_and_no_debris(tmp_path: Path) -> None:
-    from sync_job.state import atomic_binary_writer
+    from sync_job.state.snapshot import atomic_binary_writer
 
     target = tmp_path / "snapshot.csv"
     target.write_bytes(b"old, whole\n")
@@ -332,7 +332,7 @@ def test_a_snapshot_with_line_breaks_in_names_is_read_whole(tmp_path: Path) -> N
     # The job quotes every cell of the snapshot it writes, and a name may hold a line break.
     # In a file of several megabytes, pyarrow's reader splits the text into blocks; it must
     # not split them at a line break inside a quoted name.
-    from sync_job.state import read_snapshot, write_snapshot
+    from sync_job.state.snapshot import read_snapshot, write_snapshot
 
     names = [f"Line {n} " + "x" * 60 + ("\r\nsecond, \"line\"" if n % 3 else "") for n in
              range(40_000)]
@@ -356,7 +356,7 @@ def test_a_big_table_written_in_pieces_is_the_file_one_pass_writes(tmp_path: Pat
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    from sync_job.state import write_table
+    from sync_job.state.snapshot import write_table
 
     table = pa.table({
         "row": pa.array(range(2, rows + 2), pa.int64()),

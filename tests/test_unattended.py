@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from sync_job.journal import _SCHEMA as JOURNAL_SCHEMA
-from sync_job.journal import journal_path_for, read_pending
 from sync_job.pipeline import run_sync
 from sync_job.simulator import Simulator
+from sync_job.state.journal import _SCHEMA as JOURNAL_SCHEMA
+from sync_job.state.journal import journal_path_for, read_pending
 from tests.conftest import TOKEN, Workspace, write_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ for values that are going to be sent: a value equal to what the platform already
 sent, so it is not judged.
 
 The pipeline hands this schema only the rows that need judging: a row that repeats the snapshot
-(``sync_job.repeats``) is ``unchanged`` without being validated, so its per-value problems (a
+(``sync_job.plan.repeats``) is ``unchanged`` without being validated, so its per-value problems (a
 stored name over 100 characters, say) are not reported, as it sends nothing. The whole-file
 checks still cover it: its contactId is canonical and present, it has something to change, and
 any row sharing a contactId or number with another row is judged here with all the rows it
@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
 
-from sync_job.normalize import (
+from sync_job.plan.normalize import (
     CONTACT_ID,
     SCIENTIFIC,
     fullmatch_flags,
@@ -39,8 +39,8 @@ from sync_job.normalize import (
     text_array,
     true_flags,
 )
-from sync_job.reader import ID_FIELD, VALUE_FIELDS, RowProblem
-from sync_job.repeats import key_groups, shared_keys
+from sync_job.plan.repeats import key_groups, shared_keys
+from sync_job.read.reader import ID_FIELD, VALUE_FIELDS, RowProblem
 from sync_job.sidebyside import side_by_side
 
 if TYPE_CHECKING:

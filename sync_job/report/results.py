@@ -25,11 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job.diff import FIELD_SET_LABELS, field_codes, send_column
-from sync_job.normalize import may_hold, text_array, true_flags
-from sync_job.reader import ID_FIELD, VALUE_FIELDS
-from sync_job.schema import Verdict
-from sync_job.state import write_table
+from sync_job.plan.diff import FIELD_SET_LABELS, field_codes, send_column
+from sync_job.plan.normalize import may_hold, text_array, true_flags
+from sync_job.plan.rules import Verdict
+from sync_job.read.reader import ID_FIELD, VALUE_FIELDS
+from sync_job.state.snapshot import write_table
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row", "contactId", "status", "fields_sent", "http_status", "api_code", "message", "errors",

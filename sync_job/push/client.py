@@ -18,7 +18,7 @@ is this contact with text fields; otherwise the row is ``failed`` (a PUT is idem
 next run simply sends it again). A row's outcome is *systemic* when it says the API itself is
 not answering: transport errors, 5xx, a body that is not the API's envelope, a redirect, or a
 ``Retry-After`` longer than ``push.max_retry_wait``. Enough systemic rows in a row stop the run
-(``sync_job.push``).
+(``sync_job.push.workers``).
 
 The network is treated as hostile:
 
@@ -59,8 +59,8 @@ import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from sync_job.ratelimit import RateGate
-from sync_job.ratelimit import full_jitter as full_jitter
+from sync_job.push.ratelimit import RateGate
+from sync_job.push.ratelimit import full_jitter as full_jitter
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 FATAL_STATUSES = frozenset({401, 402})

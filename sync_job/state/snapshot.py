@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import SnapshotError
-from sync_job.limits import (
+from sync_job.read.limits import (
     LimitError,
     Lines,
     check_records,
@@ -35,7 +35,7 @@ from sync_job.limits import (
     over_long_row,
     regular_file_size,
 )
-from sync_job.reader import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
+from sync_job.read.reader import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
 
 if TYPE_CHECKING:  # imported where used: a dry run reads the snapshot while pandas loads
     import pandas as pd
@@ -69,7 +69,7 @@ def read_snapshot_table(path: Path) -> pa.Table | None:
     """The snapshot's columns contactId, names, number, email as text, with pyarrow alone;
     None when the file does not exist.
 
-    It is held to the limits of ``sync_job.limits``. A problem is told by its line, never by
+    It is held to the limits of ``sync_job.read.limits``. A problem is told by its line, never by
     its content (pyarrow's messages quote the row, and a row is personal data): when pyarrow
     refuses the file, Python's csv reads it again to find the line."""
     try:

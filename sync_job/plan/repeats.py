@@ -41,15 +41,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job.diff import ContactIndex
-from sync_job.normalize import (
+from sync_job.plan.diff import ContactIndex
+from sync_job.plan.normalize import (
     CONTACT_ID,
     clean_text,
     text_array,
     true_flags,
     whole_number_keys,
 )
-from sync_job.reader import ID_FIELD, VALUE_FIELDS
+from sync_job.read.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.sidebyside import side_by_side
 
 

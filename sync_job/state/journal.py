@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sync_job.errors import StartupError
-from sync_job.reader import VALUE_FIELDS
+from sync_job.read.reader import VALUE_FIELDS
 
 JOURNAL_SUFFIX = ".journal.sqlite"
 

@@ -7,7 +7,7 @@ start per second across all workers. No further request starts when
 * a response says the token or the account is unusable (401/402), or
 * the circuit breaker opens: ``stop_after_failures`` rows in a row ended *systemically*
   (transport errors, 5xx, answers that are not the API's, redirects, an over-long
-  ``Retry-After``: see ``sync_job.client``). A dead API or a wrong ``base_url`` then costs a
+  ``Retry-After``: see ``sync_job.push.client``). A dead API or a wrong ``base_url`` then costs a
   few rows' retries, not days of them. One believable answer of the API closes it again.
 
 Updates never started are reported as skipped.
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sync_job.client import ContactClient, Outcome
+from sync_job.push.client import ContactClient, Outcome
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from sync_job.reader import InputTable, ReadOptions, read_input
-from sync_job.state import read_snapshot_table
+from sync_job.read.reader import InputTable, ReadOptions, read_input
+from sync_job.state.snapshot import read_snapshot_table
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -8,7 +8,7 @@ Clean files take the fast path (pyarrow's multi-threaded CSV parser). A file pya
 such as one with ragged rows, is read again with Python's csv module, which takes anything and
 lets each ragged row be judged on its own.
 
-A file that breaks a limit of ``sync_job.limits`` (not a regular file, too big, a line or a
+A file that breaks a limit of ``sync_job.read.limits`` (not a regular file, too big, a line or a
 cell too long, too many columns) is refused, naming the line. A cell holding a NUL byte makes
 its row invalid, whatever the column. Messages about the file name lines and headers, never a
 cell's content, as they go to logs; a row's problems go to the results file.
@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import InputFileError
-from sync_job.limits import (
+from sync_job.read.limits import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
     MAX_FILE_BYTES,
@@ -47,8 +47,8 @@ from sync_job.limits import (
     regular_file_size,
     too_big,
 )
-from sync_job.sniff import DELIMITER_NAMES, decode, sniff_delimiter
-from sync_job.workbook import read_sheet
+from sync_job.read.sniff import DELIMITER_NAMES, decode, sniff_delimiter
+from sync_job.read.workbook import read_sheet
 
 if TYPE_CHECKING:  # pandas is imported where the frame is made: reading needs only pyarrow
     import pandas as pd

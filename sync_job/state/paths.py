@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sync_job.config import Config
 from sync_job.errors import ConfigError
-from sync_job.journal import journal_path_for
-from sync_job.runlock import lock_path_for
+from sync_job.state.journal import journal_path_for
+from sync_job.state.lock import lock_path_for
 
 
 def _same_file(a: Path, b: Path) -> bool:

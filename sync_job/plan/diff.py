@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job.normalize import WHOLE_KEY, fullmatch_flags, text_array
-from sync_job.reader import ID_FIELD, VALUE_FIELDS
+from sync_job.plan.normalize import WHOLE_KEY, fullmatch_flags, text_array
+from sync_job.read.reader import ID_FIELD, VALUE_FIELDS
 
 
 def send_column(name: str) -> str:
@@ -34,7 +34,7 @@ class ContactIndex:
     def __init__(self, known_ids: pd.Series | pa.Array, numeric: np.ndarray | None = None,
                  keys: np.ndarray | None = None) -> None:
         """``numeric``, when the caller knows it: which ids match ``[0-9]{1,18}``; ``keys``:
-        those as int64 (anything elsewhere), as :func:`~sync_job.normalize.normalize_ids`
+        those as int64 (anything elsewhere), as :func:`~sync_job.plan.normalize.normalize_ids`
         gives both."""
         known = text_array(known_ids)
         numeric = fullmatch_flags(known, WHOLE_KEY) if numeric is None else numeric

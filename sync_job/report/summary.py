@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sync_job import __version__
-from sync_job.state import atomic_binary_writer
+from sync_job.state.snapshot import atomic_binary_writer
 
 OUTCOMES = {
     0: "ok",
