@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from sync_job import __version__
 from sync_job.config import load_config
-from sync_job.errors import EXIT_CANNOT_START, StartupError
+from sync_job.errors import ExitCode, StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
 from sync_job.push.progress import progress_for
 from sync_job.read.prefetch import read_soon
@@ -27,7 +27,6 @@ from sync_job.stopping import StopRequest, stop_on_signals
 if TYPE_CHECKING:
     from sync_job.pipeline import RunReport
 
-EXIT_INTERNAL_ERROR = 70
 
 log = logging.getLogger("sync_job")
 
@@ -279,10 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args) if args.command == "run" else _simulate(args)
     except StartupError as exc:
         print(f"sync-job: error: {exc}", file=sys.stderr, flush=True)
-        return EXIT_CANNOT_START
+        return ExitCode.CANNOT_START
     except KeyboardInterrupt:
         print("sync-job: interrupted", file=sys.stderr, flush=True)
-        return 130
+        return ExitCode.SIGINT
     except Exception as exc:  # a bug: say so briefly; never dump locals that may hold the token
         print(f"sync-job: internal error: {type(exc).__name__}: {exc}", file=sys.stderr,
               flush=True)
@@ -290,4 +289,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc(limit=20, file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
+        return ExitCode.INTERNAL_ERROR

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sync_job.errors import ConfigError
+from sync_job.fields import ALL_FIELDS
 from sync_job.plan.brake import ChangeLimit, parse_change_limit
 
 DEFAULT_CONFIG_NAME = "config.yaml"
@@ -218,16 +219,15 @@ def _delimiter(raw: Any) -> tuple[Any, str | None]:
     return None, 'expected one of ",", ";", "|", "tab"'
 
 
-_FIELD_NAMES = ("contactId", "names", "number", "email")
 
 
 def _columns(raw: Any) -> tuple[Any, str | None]:
-    expected = "expected a mapping of header → field (" + ", ".join(_FIELD_NAMES) + ")"
+    expected = "expected a mapping of header → field (" + ", ".join(ALL_FIELDS) + ")"
     if not isinstance(raw, dict) or not raw:
         return None, expected
     mapping: dict[str, str] = {}
     for header, name in raw.items():
-        if not isinstance(header, str) or not header.strip() or name not in _FIELD_NAMES:
+        if not isinstance(header, str) or not header.strip() or name not in ALL_FIELDS:
             return None, expected
         mapping[header] = name
     return mapping, None

@@ -46,9 +46,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job import errors
 from sync_job.config import Config, base_url_problem, redact_userinfo
-from sync_job.errors import ConfigError, StartupError, TokenError
+from sync_job.errors import ConfigError, ExitCode, StartupError, TokenError
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.brake import brake_reason
 from sync_job.plan.diff import ContactIndex, changed_fields, send_column
 from sync_job.plan.normalize import (
@@ -64,7 +64,7 @@ from sync_job.plan.rules import preload, validate
 from sync_job.push.progress import ProgressFactory, SilentProgress
 from sync_job.push.ratelimit import full_jitter
 from sync_job.read.prefetch import Reading, read_soon
-from sync_job.read.reader import ID_FIELD, VALUE_FIELDS, InputTable
+from sync_job.read.reader import InputTable
 from sync_job.report.results import (
     count_statuses,
     payload_dicts,
@@ -96,12 +96,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sync_job")
 
-EXIT_OK = 0
-EXIT_ROWS_FAILED = 1
-EXIT_CANNOT_START = errors.EXIT_CANNOT_START
-EXIT_ABORTED = 3
-EXIT_BRAKED = 4
-EXIT_API_UNAVAILABLE = 5
 
 INTERRUPTED = "run interrupted"
 
@@ -261,7 +255,7 @@ def run_sync(
         table = reading.changes.result()
         log.info("reading %s (%s)", config.input.path.name, table.details)
 
-        report = RunReport(counts={}, exit_code=EXIT_OK, results_path=config.results.path,
+        report = RunReport(counts={}, exit_code=ExitCode.OK, results_path=config.results.path,
                            elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
                            summary_path=config.results.summary_path, warnings=list(table.warnings))
 
@@ -352,7 +346,7 @@ def run_sync(
         except OSError as exc:
             _not_written(report, f"{write_problem(config.results.summary_path, exc)}; the "
                                  f"summary was not written; {confirmed_in}")
-            report.exit_code = EXIT_ABORTED
+            report.exit_code = ExitCode.ABORTED
     return report
 
 
@@ -732,13 +726,13 @@ def _journal_problem(path: Path, exc: sqlite3.Error) -> str:
 
 def _exit_code(report: RunReport, stop: threading.Event) -> int:
     if report.aborted_reason or report.unwritten:
-        return EXIT_ABORTED
+        return ExitCode.ABORTED
     if report.unavailable_reason:
-        return EXIT_API_UNAVAILABLE
+        return ExitCode.API_UNAVAILABLE
     if report.interrupted:
         return exit_code_of(stop)
     if report.braked_reason:
-        return EXIT_BRAKED
+        return ExitCode.BRAKED
     if report.counts.get("invalid", 0) or report.counts.get("failed", 0):
-        return EXIT_ROWS_FAILED
-    return EXIT_OK
+        return ExitCode.ROWS_FAILED
+    return ExitCode.OK

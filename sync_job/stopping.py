@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from sync_job.errors import ExitCode
+
 log = logging.getLogger("sync_job")
 
-EXIT_SIGINT = 128 + signal.SIGINT  # 130
-EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 
 
 class StopRequest(threading.Event):
@@ -32,7 +32,7 @@ class StopRequest(threading.Event):
 
     def __init__(self) -> None:
         super().__init__()
-        self.exit_code = EXIT_SIGINT
+        self.exit_code: int = ExitCode.SIGINT
 
     def request(self, exit_code: int) -> None:
         self.exit_code = exit_code
@@ -41,7 +41,7 @@ class StopRequest(threading.Event):
 
 def exit_code_of(stop: threading.Event) -> int:
     """The exit code of a run stopped by ``stop`` (130 unless it says otherwise)."""
-    return stop.exit_code if isinstance(stop, StopRequest) else EXIT_SIGINT
+    return stop.exit_code if isinstance(stop, StopRequest) else ExitCode.SIGINT
 
 
 REPEAT_WINDOW = 1.0

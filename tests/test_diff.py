@@ -7,9 +7,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.diff import changed_fields, fields_to_send, send_column
 from sync_job.plan.normalize import normalize_changes, normalize_snapshot
-from sync_job.read.reader import ID_FIELD, VALUE_FIELDS
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NA = None  # "not changing" in a changes frame (becomes NaN in a str column)

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sync_job.fields import VALUE_FIELDS
 from sync_job.plan.diff import ContactIndex, changed_fields, send_column
 from sync_job.plan.normalize import (
     CONTACT_ID,
@@ -28,7 +29,6 @@ from sync_job.plan.rules import (
     possible_phone_numbers,
     valid_email_addresses,
 )
-from sync_job.read.reader import VALUE_FIELDS
 from sync_job.report.results import payload_dicts, payload_json
 
 LOCAL = st.text(alphabet="abcXYZ09._+-!#'\"é @", min_size=0, max_size=12)

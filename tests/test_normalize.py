@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from sync_job.fields import VALUE_FIELDS
 from sync_job.plan.normalize import (
     clean_text,
     normalize_changes,
@@ -17,7 +18,6 @@ from sync_job.plan.normalize import (
     normalize_number,
     normalize_snapshot,
 )
-from sync_job.read.reader import VALUE_FIELDS
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAMES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

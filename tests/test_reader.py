@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from sync_job.errors import InputFileError, StartupError
+from sync_job.fields import VALUE_FIELDS
 from sync_job.plan.normalize import normalize_changes
 from sync_job.plan.rules import validate
-from sync_job.read.reader import VALUE_FIELDS, InputTable, RowProblem, header_key, read_input
+from sync_job.read.reader import InputTable, RowProblem, header_key, read_input
 
 
 def write(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> Path:

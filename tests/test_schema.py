@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.normalize import normalize_changes
 from sync_job.plan.rules import RULES, Verdict, email_problem, validate
-from sync_job.read.reader import ID_FIELD, VALUE_FIELDS, RowProblem
+from sync_job.read.reader import RowProblem
 
 FILLER = {"names": "Ann"}  # gives a row something to change without tripping any rule
 

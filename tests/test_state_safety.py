@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 
 from sync_job.config import load_config
-from sync_job.errors import ConfigError, TokenError
+from sync_job.errors import ConfigError, RunLockedError, TokenError
 from sync_job.pipeline import run_sync
 from sync_job.plan.brake import ChangeLimit, parse_change_limit
 from sync_job.simulator import Simulator
 from sync_job.state.journal import Journal, journal_path_for, read_pending
-from sync_job.state.lock import RunLock, RunLockedError, lock_path_for
+from sync_job.state.lock import RunLock, lock_path_for
 from tests.conftest import SNAPSHOT_ROWS, TOKEN, Workspace, read_results
 
 ROOT = Path(__file__).resolve().parent.parent

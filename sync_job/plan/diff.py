@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.normalize import WHOLE_KEY, fullmatch_flags, text_array
-from sync_job.read.reader import ID_FIELD, VALUE_FIELDS
 
 
 def send_column(name: str) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job.read.reader import ALL_FIELDS, ID_FIELD
+from sync_job.fields import ALL_FIELDS, ID_FIELD
 from sync_job.sidebyside import side_by_side
 
 # Characters Excel and web forms leave around values that Unicode does not call whitespace.

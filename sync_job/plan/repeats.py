@@ -41,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.diff import ContactIndex
 from sync_job.plan.normalize import (
     CONTACT_ID,
@@ -49,7 +50,6 @@ from sync_job.plan.normalize import (
     true_flags,
     whole_number_keys,
 )
-from sync_job.read.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.sidebyside import side_by_side
 
 

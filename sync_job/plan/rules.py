@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
 
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.normalize import (
     CONTACT_ID,
     SCIENTIFIC,
@@ -40,7 +41,7 @@ from sync_job.plan.normalize import (
     true_flags,
 )
 from sync_job.plan.repeats import key_groups, shared_keys
-from sync_job.read.reader import ID_FIELD, VALUE_FIELDS, RowProblem
+from sync_job.read.reader import RowProblem
 from sync_job.sidebyside import side_by_side
 
 if TYPE_CHECKING:

@@ -59,13 +59,13 @@ import tenacity
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from sync_job.fields import VALUE_FIELDS
 from sync_job.push.ratelimit import RateGate
 from sync_job.push.ratelimit import full_jitter as full_jitter
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 FATAL_STATUSES = frozenset({401, 402})
 PAUSING_STATUSES = frozenset({429, 503})
-VALUE_FIELDS = ("names", "number", "email")
 
 MAX_BODY_BYTES = 64 * 1024
 """The most of a response body that is read; the API's envelopes are a few hundred bytes."""

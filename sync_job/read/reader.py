@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import InputFileError
+from sync_job.fields import ID_FIELD
 from sync_job.read.limits import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -54,9 +55,6 @@ if TYPE_CHECKING:  # pandas is imported where the frame is made: reading needs o
     import pandas as pd
 
 
-ID_FIELD = "contactId"
-VALUE_FIELDS: tuple[str, ...] = ("names", "number", "email")
-ALL_FIELDS: tuple[str, ...] = (ID_FIELD, *VALUE_FIELDS)
 
 # Header spellings accepted for each field, compared after lower-casing and removing spaces,
 # underscores and dashes ("Contact ID", "contact_id" and "contactId" are all "contactid").

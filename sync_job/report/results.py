@@ -25,10 +25,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.diff import FIELD_SET_LABELS, field_codes, send_column
 from sync_job.plan.normalize import may_hold, text_array, true_flags
 from sync_job.plan.rules import Verdict
-from sync_job.read.reader import ID_FIELD, VALUE_FIELDS
 from sync_job.state.snapshot import write_table
 
 RESULT_COLUMNS: tuple[str, ...] = (

@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from sync_job import __version__
+from sync_job.errors import ExitCode
 from sync_job.state.snapshot import atomic_binary_writer
 
-OUTCOMES = {
-    0: "ok",
-    1: "rows_failed",
-    3: "aborted",
-    4: "braked",
-    5: "api_unavailable",
-    130: "interrupted",
-    143: "interrupted",
+OUTCOMES: dict[int, str] = {
+    ExitCode.OK: "ok",
+    ExitCode.ROWS_FAILED: "rows_failed",
+    ExitCode.ABORTED: "aborted",
+    ExitCode.BRAKED: "braked",
+    ExitCode.API_UNAVAILABLE: "api_unavailable",
+    ExitCode.SIGINT: "interrupted",
+    ExitCode.SIGTERM: "interrupted",
 }
 
 

@@ -46,11 +46,11 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, cast
 
+from sync_job.fields import ALL_FIELDS, VALUE_FIELDS
+
 __all__ = ["RecordedRequest", "Simulator", "load_contacts", "serve"]
 
 AUTH_HEADER = "X-Huduma"
-FIELDS = ("names", "number", "email")
-CSV_COLUMNS = ("contactId", "names", "number", "email")
 NAMES_MAX = 100
 NUMBER_RE = re.compile(r"[1-9][0-9]{7,14}")
 ASCII_DIGITS_RE = re.compile(r"[0-9]+")
@@ -517,7 +517,7 @@ class Simulator:
             )
         errors = []
         for key, value in body.items():
-            if key not in FIELDS:
+            if key not in VALUE_FIELDS:
                 message = f"Unknown field {key!r}; allowed: names, number, email"
                 errors.append(_error(key, message, value))
             elif not isinstance(value, str):
@@ -746,14 +746,14 @@ def load_contacts(path: str | Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, restval="")
         header = reader.fieldnames or []
-        missing = [c for c in CSV_COLUMNS if c not in header]
+        missing = [c for c in ALL_FIELDS if c not in header]
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
         rows = []
         for row in reader:
             if None in row:
                 raise ValueError(f"{path}: line {reader.line_num} has more cells than the header")
-            rows.append({c: row[c] for c in CSV_COLUMNS})
+            rows.append({c: row[c] for c in ALL_FIELDS})
         return rows
 
 

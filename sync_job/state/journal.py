@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sync_job.errors import StartupError
-from sync_job.read.reader import VALUE_FIELDS
+from sync_job.errors import JournalError
+from sync_job.fields import VALUE_FIELDS
 
 JOURNAL_SUFFIX = ".journal.sqlite"
 
@@ -55,10 +55,6 @@ CREATE TABLE IF NOT EXISTS confirmed (
     confirmed_at TEXT NOT NULL
 )
 """
-
-
-class JournalError(StartupError):
-    """The journal exists but cannot be opened or read."""
 
 
 def journal_path_for(snapshot_path: Path) -> Path:

@@ -22,15 +22,11 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sync_job.errors import StartupError
+from sync_job.errors import RunLockedError, StartupError
 
 log = logging.getLogger("sync_job")
 
 LOCK_SUFFIX = ".lock"
-
-
-class RunLockedError(StartupError):
-    """Another live run holds the lock on this snapshot."""
 
 
 def lock_path_for(snapshot_path: Path) -> Path:

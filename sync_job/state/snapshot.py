@@ -35,7 +35,7 @@ from sync_job.read.limits import (
     over_long_row,
     regular_file_size,
 )
-from sync_job.read.reader import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
+from sync_job.fields import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
 
 if TYPE_CHECKING:  # imported where used: a dry run reads the snapshot while pandas loads
     import pandas as pd
