@@ -1,12 +1,11 @@
-"""The ``sync-job`` command: parse arguments, load config, call the library, map exit codes.
-
-No logic lives here; see ``pipeline.run_sync`` and ``simulator.serve``.
+"""The ``sync-job`` command: parse arguments, load config, call the library, print, map
+errors to exit codes. The work is the library's (``pipeline.run_sync``, ``simulator.serve``);
+the process settings the command makes for itself are in ``process``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import logging
 import os
@@ -19,9 +18,9 @@ from sync_job import __version__
 from sync_job.config import load_config
 from sync_job.errors import ExitCode, StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
+from sync_job.process import exit_now, use_jemalloc
 from sync_job.push.progress import progress_for
 from sync_job.read.prefetch import read_soon
-from sync_job.sidebyside import tuned_for_kernels
 from sync_job.stopping import StopRequest, stop_on_signals
 
 if TYPE_CHECKING:
@@ -196,40 +195,17 @@ def _run(args: argparse.Namespace) -> int:
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
     }
     config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
-    _use_jemalloc()
+    use_jemalloc()
     # The files are read while pandas and the rest of the job are imported (a third of a
-    # second); run_sync raises what reading found, in its turn. Meanwhile, as run_sync does
-    # while planning: no cyclic garbage collection (imports make thousands of objects, all
-    # kept) and a short GIL switch interval, so the reading threads, whose Python steps sit
-    # between long pyarrow calls, are not kept waiting by the imports.
-    with tuned_for_kernels():
-        reading = read_soon(config)
-        from sync_job.pipeline import run_sync
+    # second); run_sync raises what reading found, in its turn.
+    reading = read_soon(config)
+    from sync_job.pipeline import run_sync
 
     with stop_on_signals(StopRequest()) as stop:
         report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet),
                           reading=reading)
     print(format_summary(report), flush=True)
     return report.exit_code
-
-
-def _use_jemalloc() -> None:
-    """Have pyarrow allocate with jemalloc (else the system allocator), unless the
-    environment picks one (``ARROW_DEFAULT_MEMORY_POOL``).
-
-    Its default, mimalloc, hands the memory of the large arrays a run frees back to the system
-    and faults it in again page by page: a million-row dry run spent 0.8 to 1.2 s in the kernel
-    with it and 0.45 s with jemalloc (3.1 to 3.3 s → 2.7 s wall), at a lower peak RSS.
-    """
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return
-    import pyarrow as pa
-
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except NotImplementedError:  # a pyarrow built without jemalloc
-        pool = pa.system_memory_pool()
-    pa.set_memory_pool(pool)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -256,18 +232,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def console() -> NoReturn:
-    """The ``sync-job`` command (and ``python -m sync_job``): :func:`main`, then exit at once.
-
-    Everything is written, flushed and closed when :func:`main` returns; what is left is the
-    interpreter freeing a run's objects one by one (0.15 s after a million-row run), which
-    nobody waits for. ``os._exit`` skips that, as mypy does for the same reason.
-    """
-    code = main()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
-            stream.flush()
-    os._exit(code)
+    """The ``sync-job`` command (and ``python -m sync_job``): :func:`main`, then exit at once
+    (``sync_job.process``)."""
+    exit_now(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -135,7 +135,7 @@ def test_a_retry_after_over_the_cap_ends_the_row_without_waiting(
         sim: Simulator, retry_after: str) -> None:
     sim.enqueue(429, retry_after=retry_after)
     waits = Waits()
-    outcome = make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert waits.waits == []
     assert (outcome.status, outcome.http_status, outcome.attempts) == ("failed", 429, 1)
     assert outcome.systemic
@@ -145,14 +145,14 @@ def test_a_retry_after_over_the_cap_ends_the_row_without_waiting(
 def test_an_unreadable_retry_after_falls_back_to_the_backoff(sim: Simulator) -> None:
     sim.enqueue(503, retry_after="²")
     waits = Waits()
-    outcome = make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "updated" and waits.waits == [0.5]
 
 
 def test_a_retry_after_date_within_the_cap_is_still_honoured(sim: Simulator) -> None:
     sim.enqueue(503, retry_after=email.utils.formatdate(time.time() + 100, usegmt=True))
     waits = Waits()
-    outcome = make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "updated" and 95 <= waits.waits[0] <= 100
 
 
@@ -177,7 +177,7 @@ def test_a_server_that_drips_bytes_is_cut_off_at_the_attempt_deadline(stage: str
     with HostileServer(behave) as api:
         client = deadline_client(api.base_url)
         started = time.monotonic()
-        outcome = client.update("1001", {"names": "X"})
+        outcome = client.update("1001", json.dumps({"names": "X"}))
         took = time.monotonic() - started
         client.close()
     # connect 0.5 + read 0.5 + 2 s of slack: each read is quick, the whole is not
@@ -320,7 +320,8 @@ def test_a_broken_body_is_a_transport_error_and_retried(
     assert report.requests == 3 and report.retries == 2
     # the same, when every attempt breaks: reported in words, every attempt counted
     with HostileServer(first) as api:  # type: ignore[arg-type]
-        outcome = make_client(api.base_url, max_attempts=2).update("1001", {"names": "X"})
+        outcome = make_client(api.base_url, max_attempts=2).update(
+            "1001", json.dumps({"names": "X"}))
     assert (outcome.status, outcome.attempts, outcome.retries) == ("failed", 2, 1)
     assert outcome.message.startswith("tried 2 times: ") and said in outcome.message
 
@@ -341,7 +342,7 @@ def test_a_huge_body_is_not_read_and_no_cell_grows_with_it(tmp_path: Path,
         return False
 
     with HostileServer(huge) as api:
-        outcome = make_client(api.base_url).update("1001", {"names": "X"})
+        outcome = make_client(api.base_url).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "failed" and outcome.http_status == 404
     assert "not read" in outcome.message
     assert sum(sent) < 10_000_000
@@ -362,7 +363,7 @@ def test_a_huge_body_is_not_read_and_no_cell_grows_with_it(tmp_path: Path,
 def test_control_characters_from_the_server_never_reach_a_terminal(sim: Simulator) -> None:
     sim.enqueue(404, body=json.dumps({"code": 4040, "message": "gone\x1b[2J\x07 away\r\n",
                                       "reqId": "r\x1b1"}))
-    outcome = make_client(sim.base_url).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url).update("1001", json.dumps({"names": "X"}))
     assert outcome.message == "gone [2J  away" and outcome.req_id == "r 1"
 
 
@@ -466,6 +467,6 @@ def test_a_row_stopped_while_waiting_to_retry_reports_its_last_answer(sim: Simul
     stop = threading.Event()
     client = ContactClient(ClientSettings(base_url=sim.base_url, token=TOKEN),
                            sleep=lambda seconds: stop.set(), cancelled=stop.is_set)
-    outcome: Outcome = client.update("1001", {"names": "X"})
+    outcome: Outcome = client.update("1001", json.dumps({"names": "X"}))
     assert (outcome.status, outcome.http_status, outcome.attempts) == ("failed", 503, 1)
     assert sim.put_count(1001) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import socket
 import time
 
@@ -69,7 +70,7 @@ def test_classify(status: int, disposition: Disposition) -> None:
 
 
 def test_success_returns_the_contact_as_the_api_holds_it(sim: Simulator) -> None:
-    outcome = make_client(sim.base_url).update("1001", {"names": "New Name"})
+    outcome = make_client(sim.base_url).update("1001", json.dumps({"names": "New Name"}))
     assert outcome.status == "updated"
     assert (outcome.http_status, outcome.api_code, outcome.attempts) == (200, 0, 1)
     assert outcome.message == "Contact updated successfully"
@@ -83,7 +84,7 @@ def test_success_returns_the_contact_as_the_api_holds_it(sim: Simulator) -> None
 
 
 def test_cleared_field_is_sent_as_empty_string_and_comes_back_empty(sim: Simulator) -> None:
-    outcome = make_client(sim.base_url).update("1001", {"email": ""})
+    outcome = make_client(sim.base_url).update("1001", json.dumps({"email": ""}))
     assert sim.requests[-1].body == {"email": ""}
     assert outcome.contact is not None and outcome.contact["email"] == ""
 
@@ -93,7 +94,7 @@ def test_cleared_field_is_sent_as_empty_string_and_comes_back_empty(sim: Simulat
 def test_client_errors_are_final_for_the_row(sim: Simulator, status: int, api_code: int) -> None:
     sim.enqueue(status)
     waits = Waits()
-    outcome = make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "failed"
     assert (outcome.http_status, outcome.api_code, outcome.attempts) == (status, api_code, 1)
     assert not outcome.fatal
@@ -102,14 +103,15 @@ def test_client_errors_are_final_for_the_row(sim: Simulator, status: int, api_co
 
 
 def test_404_reports_the_api_errors_list(sim: Simulator) -> None:
-    outcome = make_client(sim.base_url).update("99999", {"names": "Ghost"})
+    outcome = make_client(sim.base_url).update("99999", json.dumps({"names": "Ghost"}))
     assert (outcome.status, outcome.http_status, outcome.api_code) == ("failed", 404, 4040)
     assert outcome.message == "Contact not found"
     assert outcome.errors == "contactId: Contact with ID 99999 does not exist"
 
 
 def test_422_reports_every_field_error(sim: Simulator) -> None:
-    outcome = make_client(sim.base_url).update("1001", {"names": "x" * 101, "email": "nope"})
+    outcome = make_client(sim.base_url).update(
+        "1001", json.dumps({"names": "x" * 101, "email": "nope"}))
     assert (outcome.http_status, outcome.api_code) == (422, 4220)
     fields = [part.split(":")[0] for part in outcome.errors.split("; ")]
     assert fields == ["names", "email"]
@@ -122,7 +124,7 @@ def test_401_and_402_are_fatal(sim: Simulator, status: int) -> None:
         client = make_client(sim.base_url)
     else:
         client = make_client(sim.base_url, token="wrong-token")
-    outcome = client.update("1001", {"names": "X"})
+    outcome = client.update("1001", json.dumps({"names": "X"}))
     assert outcome.fatal and outcome.status == "failed"
     assert outcome.http_status == status and outcome.attempts == 1
 
@@ -132,7 +134,7 @@ def test_transient_statuses_are_retried_then_succeed(sim: Simulator, status: int
     sim.enqueue(status)
     sim.enqueue(status)
     waits = Waits()
-    outcome = make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "updated"
     assert outcome.attempts == 3 and outcome.retries == 2
     assert waits.waits == [0.5, 1.0]
@@ -146,7 +148,7 @@ def test_backoff_doubles_up_to_the_cap_and_gives_up_after_max_attempts(sim: Simu
     settings = ClientSettings(base_url=sim.base_url, token=TOKEN, max_attempts=8,
                               backoff_initial=0.5, backoff_max=4.0)
     client = ContactClient(settings, sleep=waits, jitter=lambda ceiling: ceiling)
-    outcome = client.update("1001", {"names": "X"})
+    outcome = client.update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "failed" and outcome.http_status == 503
     assert outcome.attempts == 8
     assert waits.waits == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
@@ -165,7 +167,7 @@ def test_full_jitter_draws_between_zero_and_the_ceiling(sim: Simulator) -> None:
         draws.append(ceiling)
         return ceiling / 4
 
-    ContactClient(settings, sleep=waits, jitter=jitter).update("1001", {"names": "X"})
+    ContactClient(settings, sleep=waits, jitter=jitter).update("1001", json.dumps({"names": "X"}))
     assert draws == [0.5, 1.0, 2.0, 4.0]
     assert waits.waits == [0.125, 0.25, 0.5, 1.0]
 
@@ -176,7 +178,7 @@ def test_default_jitter_stays_within_bounds(sim: Simulator) -> None:
     waits = Waits()
     settings = ClientSettings(base_url=sim.base_url, token=TOKEN, max_attempts=5,
                               backoff_initial=0.5, backoff_max=30.0)
-    ContactClient(settings, sleep=waits).update("1001", {"names": "X"})
+    ContactClient(settings, sleep=waits).update("1001", json.dumps({"names": "X"}))
     ceilings = [0.5, 1.0, 2.0, 4.0]
     assert len(waits.waits) == 4
     assert all(0 <= wait <= ceiling for wait, ceiling in zip(waits.waits, ceilings, strict=True))
@@ -185,7 +187,7 @@ def test_default_jitter_stays_within_bounds(sim: Simulator) -> None:
 def test_retry_after_seconds_is_the_minimum_wait(sim: Simulator) -> None:
     sim.enqueue(429, retry_after="7")
     waits = Waits()
-    outcome = make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "updated"
     assert waits.waits == [7.0]
 
@@ -193,7 +195,7 @@ def test_retry_after_seconds_is_the_minimum_wait(sim: Simulator) -> None:
 def test_retry_after_below_backoff_does_not_shorten_it(sim: Simulator) -> None:
     sim.enqueue(503, retry_after="0")
     waits = Waits()
-    make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert waits.waits == [0.5]
 
 
@@ -201,7 +203,7 @@ def test_retry_after_http_date_is_honored(sim: Simulator) -> None:
     later = email.utils.formatdate(time.time() + 20, usegmt=True)
     sim.enqueue(503, retry_after=later)
     waits = Waits()
-    make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert len(waits.waits) == 1 and 17 <= waits.waits[0] <= 20
 
 
@@ -218,7 +220,7 @@ def test_retry_after_pauses_the_shared_gate_for_every_worker(sim: Simulator) -> 
     gate = RateGate(0, clock=clock.time, sleep=clock.sleep)
     settings = ClientSettings(base_url=sim.base_url, token=TOKEN)
     outcome = ContactClient(settings, gate=gate, sleep=Waits(), jitter=lambda c: c).update(
-        "1001", {"names": "X"})
+        "1001", json.dumps({"names": "X"}))
     assert outcome.status == "updated" and outcome.attempts == 2
     # The retry itself was held by the gate until 3 s after the 429 …
     assert sum(clock.slept) == pytest.approx(3.0)
@@ -259,7 +261,7 @@ def test_rate_gate_wait_is_cancellable() -> None:
 def test_dropped_connection_is_retried(sim: Simulator) -> None:
     sim.enqueue(200, close=True)
     waits = Waits()
-    outcome = make_client(sim.base_url, sleep=waits).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, sleep=waits).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "updated" and outcome.attempts == 2
     assert waits.waits == [0.5]
 
@@ -267,7 +269,7 @@ def test_dropped_connection_is_retried(sim: Simulator) -> None:
 def test_html_gateway_page_is_reported_without_crashing(sim: Simulator) -> None:
     for _ in range(3):
         sim.enqueue(502, body="<html><body>Bad Gateway</body></html>")
-    outcome = make_client(sim.base_url, max_attempts=3).update("1001", {"names": "X"})
+    outcome = make_client(sim.base_url, max_attempts=3).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "failed" and outcome.http_status == 502
     assert outcome.api_code is None and outcome.req_id == ""
     assert "HTTP 502" in outcome.message and "not JSON" in outcome.message
@@ -279,7 +281,7 @@ def test_connection_refused_fails_after_max_attempts_without_the_token() -> None
         port = probe.getsockname()[1]
     waits = Waits()
     outcome = make_client(f"http://127.0.0.1:{port}/api/v3", sleep=waits,
-                          max_attempts=3).update("1001", {"names": "X"})
+                          max_attempts=3).update("1001", json.dumps({"names": "X"}))
     assert outcome.status == "failed" and outcome.http_status is None
     assert outcome.attempts == 3 and len(waits.waits) == 2
     assert outcome.message.startswith("tried 3 times: connection failed")
@@ -290,13 +292,13 @@ def test_read_timeout_is_retried_and_reported() -> None:
     with Simulator([{"contactId": "1", "names": "A", "number": "255712345678", "email": ""}],
                    token=TOKEN, latency_ms=400) as slow:
         outcome = make_client(slow.base_url, max_attempts=2, read_timeout=0.1).update(
-            "1", {"names": "B"})
+            "1", json.dumps({"names": "B"}))
     assert outcome.status == "failed" and outcome.attempts == 2
     assert "read timeout" in outcome.message
 
 
 def test_a_code_sent_as_text_is_still_reported(sim: Simulator) -> None:
     sim.enqueue(422, body='{"code": "4221", "message": "Number taken", "errors": []}')
-    outcome = make_client(sim.base_url).update("1001", {"number": "255712345002"})
+    outcome = make_client(sim.base_url).update("1001", json.dumps({"number": "255712345002"}))
     assert (outcome.http_status, outcome.api_code, outcome.message) == (422, 4221,
                                                                         "Number taken")

@@ -8,7 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync_job.fields import ID_FIELD, VALUE_FIELDS
-from sync_job.plan.diff import changed_fields, fields_to_send, send_column
+from sync_job.plan.arrow import whole_number_keys
+from sync_job.plan.diff import (
+    FIELD_SET_LABELS,
+    ContactIndex,
+    changed_fields,
+    field_codes,
+    send_column,
+)
+from sync_job.plan.make import snapshot_rows
 from sync_job.plan.normalize import normalize_changes, normalize_snapshot
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -33,8 +41,26 @@ def snapshot_frame(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
     )
 
 
+def diff(changes: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:
+    """``changed_fields`` of ``changes`` against their contacts' rows of ``snapshot``, looked
+    up as the plan looks them up (a repeated contact's last row counts, as the snapshot reader
+    keeps it)."""
+    snapshot = snapshot[~snapshot[ID_FIELD].duplicated(keep="last")].reset_index(drop=True)
+    ids = changes[ID_FIELD].reset_index(drop=True)
+    whole, keys = whole_number_keys(ids)
+    positions = ContactIndex(snapshot[ID_FIELD]).positions(ids, whole, keys)
+    held, found = snapshot_rows(snapshot, positions)
+    return changed_fields(changes, held, found)
+
+
+def fields_to_send(sends: pd.DataFrame) -> pd.Series:
+    """``email|names`` style list of the fields going out per row, as the results show it."""
+    return pd.Series(np.array(FIELD_SET_LABELS, dtype=object)[field_codes(sends)],
+                     index=sends.index, dtype=object)
+
+
 def sent(changes: pd.DataFrame, snapshot: pd.DataFrame) -> list[str]:
-    return fields_to_send(changed_fields(changes, snapshot)).tolist()
+    return fields_to_send(diff(changes, snapshot)).tolist()
 
 
 SNAPSHOT = snapshot_frame([
@@ -50,7 +76,7 @@ SNAPSHOT = snapshot_frame([
 def test_output_shape_is_one_boolean_column_per_field_aligned_with_changes() -> None:
     changes = changes_frame([("1", "Ann", NA, NA), ("2", "Bob", NA, NA)])
     changes.index = pd.Index([10, 11])
-    sends = changed_fields(changes, SNAPSHOT)
+    sends = diff(changes, SNAPSHOT)
     assert sends.columns.tolist() == ["send_names", "send_number", "send_email"]
     assert sends.index.tolist() == [10, 11]
     assert all(sends[c].dtype == bool for c in SEND_COLUMNS)
@@ -73,7 +99,7 @@ def test_comparison_is_exact_text() -> None:
 def test_not_changing_never_counts_as_a_change() -> None:
     # pandas 3: NaN != anything is True, NaN != NaN too. A naive diff would send these.
     changes = changes_frame([("1", NA, NA, NA), ("2", NA, NA, NA), ("99", NA, NA, NA)])
-    sends = changed_fields(changes, SNAPSHOT)
+    sends = diff(changes, SNAPSHOT)
     assert not sends.to_numpy().any()
     assert sent(changes, SNAPSHOT) == ["", "", ""]
 
@@ -127,7 +153,7 @@ def test_rows_of_one_contact_are_each_compared_to_the_snapshot() -> None:
 def test_inputs_are_not_modified() -> None:
     changes = changes_frame([("1", "X", NA, NA), ("7", NA, "255700000007", NA)])
     before_changes, before_snapshot = changes.copy(), SNAPSHOT.copy()
-    changed_fields(changes, SNAPSHOT)
+    diff(changes, SNAPSHOT)
     pd.testing.assert_frame_equal(changes, before_changes)
     pd.testing.assert_frame_equal(SNAPSHOT, before_snapshot)
 
@@ -221,7 +247,7 @@ def test_diffing_a_table_with_itself_sends_nothing(
     pair: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     changes, _ = pair
-    sends = changed_fields(changes, as_snapshot(changes))
+    sends = diff(changes, as_snapshot(changes))
     assert not sends.to_numpy().any()
 
 
@@ -247,7 +273,7 @@ def test_a_raw_table_diffed_with_itself_as_snapshot_sends_nothing(
     snapshot = normalize_snapshot(raw.drop(columns="row"))
     for empty_cells in ("unchanged", "clear"):
         changes = normalize_changes(raw, clear_marker="<clear>", empty_cells=empty_cells)
-        sends = changed_fields(changes, snapshot)
+        sends = diff(changes, snapshot)
         assert not sends.to_numpy().any(), empty_cells
 
 
@@ -257,10 +283,10 @@ def test_applying_the_sent_fields_reproduces_the_input(
     pair: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     changes, snapshot = pair
-    sends = changed_fields(changes, snapshot)
+    sends = diff(changes, snapshot)
     updated = apply_sends(snapshot, changes, sends)
     # Nothing left to send once the platform holds what was sent …
-    assert not changed_fields(changes, updated).to_numpy().any()
+    assert not diff(changes, updated).to_numpy().any()
     # … and the snapshot now holds every given value (a clear as "").
     held = updated.set_index(ID_FIELD)
     for position in range(len(changes)):
@@ -281,6 +307,6 @@ def test_applying_the_sent_fields_reproduces_the_input(
 @given(changes_and_snapshot())
 def test_only_given_fields_are_ever_sent(pair: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     changes, snapshot = pair
-    sends = changed_fields(changes, snapshot)
+    sends = diff(changes, snapshot)
     for name in VALUE_FIELDS:
         assert not (sends[send_column(name)] & changes[name].isna()).any()

@@ -6,7 +6,6 @@ import json
 import re
 import unicodedata
 
-import numpy as np
 import pandas as pd
 import phonenumbers
 import pyarrow as pa
@@ -15,21 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_job.fields import VALUE_FIELDS
+from sync_job.plan.arrow import CONTACT_ID, may_hold, may_hold_control, whole_number_keys
 from sync_job.plan.diff import ContactIndex, changed_fields, send_column
-from sync_job.plan.normalize import (
-    CONTACT_ID,
-    may_hold,
-    may_hold_control,
-    normalize_snapshot,
-    whole_number_keys,
-)
+from sync_job.plan.normalize import normalize_snapshot
+from sync_job.plan.payload import request_bodies
 from sync_job.plan.rules import (
     email_problem,
     phone_problem,
     possible_phone_numbers,
     valid_email_addresses,
 )
-from sync_job.report.results import payload_dicts, payload_json
 
 LOCAL = st.text(alphabet="abcXYZ09._+-!#'\"é @", min_size=0, max_size=12)
 DOMAIN = st.one_of(
@@ -67,9 +61,13 @@ CELL = st.one_of(st.sampled_from(["", "<clear>", " 1001 ", "007", "12.0", "+255 
 def test_a_snapshot_diffed_with_itself_sends_nothing(rows: list[tuple[str, ...]]) -> None:
     snapshot = normalize_snapshot(pd.DataFrame(rows, columns=["contactId", *VALUE_FIELDS],
                                                dtype="str"))
-    # keep the last row of each contact, as the diff does
+    # one row per contact, the last, as the snapshot reader keeps it
     latest = snapshot.drop_duplicates("contactId", keep="last").reset_index(drop=True)
-    sends = changed_fields(latest, snapshot)
+    whole, keys = whole_number_keys(latest["contactId"])
+    positions = ContactIndex(latest["contactId"]).positions(latest["contactId"], whole, keys)
+    assert positions.tolist() == list(range(len(latest)))
+    sends = changed_fields(latest, latest.iloc[positions].reset_index(drop=True),
+                           positions >= 0)
     assert not any(sends[send_column(name)].any() for name in VALUE_FIELDS)
 
 
@@ -120,14 +118,16 @@ def test_whole_number_keys_agree_with_the_pattern(values: list[str]) -> None:
 @given(st.lists(st.integers(min_value=0, max_value=60), max_size=30),
        st.lists(st.integers(min_value=-5, max_value=70), max_size=30),
        st.sampled_from([0, 10**12, 2**62]), st.integers(min_value=1, max_value=10**6))
-def test_contact_index_finds_the_last_row_of_each_id(known: list[int], wanted: list[int],
-                                                     base: int, spread: int) -> None:
-    # small spreads give the direct table, large ones the hash index
-    ids = [str(base + spread * n) for n in known]
-    asked = [str(base + spread * n) if n >= 0 else str(-n) + "x" for n in wanted]
-    last = {contact: row for row, contact in enumerate(ids)}
-    found = ContactIndex(pd.Series(ids, dtype="str")).positions(pd.Series(asked, dtype="str"))
-    assert found.tolist() == [last.get(contact, -1) for contact in asked]
+def test_contact_index_finds_the_row_of_each_id(known: list[int], wanted: list[int],
+                                                base: int, spread: int) -> None:
+    # whole ids as int64 keys, any other text as text
+    ids = list(dict.fromkeys([str(base + spread * n) for n in known] + ["7x", "abc"]))
+    asked = pd.Series([str(base + spread * n) if n >= 0 else str(-n) + "x" for n in wanted]
+                      + ["abc"], dtype="str")
+    row = {contact: position for position, contact in enumerate(ids)}
+    whole, keys = whole_number_keys(asked)
+    found = ContactIndex(pd.Series(ids, dtype="str")).positions(asked, whole, keys)
+    assert found.tolist() == [row.get(contact, -1) for contact in asked]
 
 
 @settings(max_examples=200, deadline=None)
@@ -168,19 +168,19 @@ JSON_TEXT = st.one_of(st.text(max_size=10), st.sampled_from(['a"b', "a\\b", "tab
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(JSON_TEXT, JSON_TEXT, JSON_TEXT, st.integers(0, 7)), max_size=10))
-def test_payload_json_is_what_json_dumps_writes(rows: list[tuple[str, str, str, int]]) -> None:
+def test_request_bodies_are_what_json_dumps_writes(rows: list[tuple[str, str, str, int]]) -> None:
     changes = pd.DataFrame([row[:3] for row in rows], columns=list(VALUE_FIELDS), dtype="str")
     sends = pd.DataFrame({send_column(name): [bool(row[3] >> bit & 1) for row in rows]
                           for bit, name in enumerate(VALUE_FIELDS)}, dtype=bool)
-    going = sends.any(axis=1).to_numpy()
-    bodies = payload_json(changes, sends).to_pylist()
-    expected = [json.dumps(payload, ensure_ascii=False) for payload, sent in zip(
-        payload_dicts(changes, sends, np.arange(len(rows))), going, strict=True) if sent]
-    assert bodies == expected
+    bodies = request_bodies(changes, sends).to_pylist()
+    payloads = [{name: row[i] for i, name in enumerate(VALUE_FIELDS) if row[3] >> i & 1}
+                for row in rows]
+    assert bodies == [json.dumps(payload, ensure_ascii=False) for payload in payloads
+                      if payload]
 
 
-def test_whole_number_keys_when_every_value_parses() -> None:
-    # every value parses as an int64, so the answer comes from the parsed numbers alone
+def test_whole_number_keys_of_values_that_all_parse_as_int64() -> None:
+    # pyarrow would parse each of these as an int64; only those written plainly are keys
     values = ["007", "-5", "5", "0", "999999999999999999", "1000000000000000000",
               "0123456789012345678", "-12345678901234567", "0x10"]
     assert pc.cast(pa.array(values), pa.int64()) is not None  # all of them parse

@@ -307,52 +307,40 @@ def test_snapshot_order_is_kept_and_new_contacts_are_appended(
                         "number": "255700000001", "email": ""}
 
 
-def test_planning_pauses_the_garbage_collector_and_shortens_the_switch_interval(
+def test_run_sync_changes_no_process_wide_setting(
         workspace: Workspace, sim: Simulator, env: dict[str, str],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    # An orchestrator embeds run_sync: the garbage collector, the GIL switch interval and
+    # pyarrow's allocator stay as the process had them, while planning and pushing too.
     import gc
     import sys
 
-    import sync_job.pipeline as pipeline
-    from sync_job.sidebyside import SWITCH_INTERVAL
+    import pyarrow as pa
 
-    seen: dict[str, tuple[bool, float]] = {}
-    real_plan = pipeline._plan
-    interval = sys.getswitchinterval()
+    import sync_job.pipeline as pipeline
+
+    seen: dict[str, tuple[bool, float, str]] = {}
+    real_plan = pipeline.make_plan
+    before = (gc.isenabled(), sys.getswitchinterval(), pa.default_memory_pool().backend_name)
 
     def plan(*args: object, **kwargs: object) -> object:
-        seen["planning"] = (gc.isenabled(), sys.getswitchinterval())
+        seen["planning"] = (gc.isenabled(), sys.getswitchinterval(),
+                            pa.default_memory_pool().backend_name)
         return real_plan(*args, **kwargs)  # type: ignore[arg-type]
 
     def progress(total: int) -> object:
-        seen["pushing"] = (gc.isenabled(), sys.getswitchinterval())
+        seen["pushing"] = (gc.isenabled(), sys.getswitchinterval(),
+                           pa.default_memory_pool().backend_name)
         from sync_job.push.progress import SilentProgress
         return SilentProgress()
 
-    monkeypatch.setattr(pipeline, "_plan", plan)
+    monkeypatch.setattr(pipeline, "make_plan", plan)
     workspace.write_changes(MIXED_ROWS[:3])
-    assert gc.isenabled()
     report = run_sync(workspace.config(), environ=env, progress=progress)  # type: ignore[arg-type]
     assert report.counts["updated"] == 3
-    assert seen == {"planning": (False, pytest.approx(SWITCH_INTERVAL)),
-                    "pushing": (True, interval)}
-    assert gc.isenabled() and sys.getswitchinterval() == interval
-
-    # A run that cannot start (its input went missing) restores both too.
-    config = workspace.config()
-    workspace.changes.unlink()
-    with pytest.raises(InputFileError):
-        run_sync(config, environ=env)
-    assert gc.isenabled() and sys.getswitchinterval() == interval
-    workspace.write_changes(MIXED_ROWS[:3])
-
-    # A caller that paused the collector itself keeps it paused.
-    gc.disable()
-    try:
-        run_sync(workspace.config(dry_run=True), environ=env)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
+    assert seen == {"planning": before, "pushing": before}
+    assert (gc.isenabled(), sys.getswitchinterval(),
+            pa.default_memory_pool().backend_name) == before
 
 
 def test_an_email_domain_beyond_ascii_compares_ignoring_case(workspace: Workspace,

@@ -1,25 +1,28 @@
 """Rows that repeat the snapshot skip normalize, diff and per-value checks, and nothing else.
 
-The property test plans generated files twice, once judging every row and once letting rows that
-repeat the snapshot through unjudged, and wants the same results file, the same fields to send
-and the same rows going out. The pipeline tests pin the odd spellings one by one.
+The property test plans generated files twice, once judging every row (the repeat check made
+to find none) and once letting rows that repeat the snapshot through unjudged, and wants the
+same results file, the same rows going out and the same request bodies. The pipeline tests pin
+the odd spellings one by one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
-import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_job.config import Config, load_config
-from sync_job.pipeline import _plan, run_sync
+import sync_job.plan.make
+from sync_job.pipeline import run_sync
 from sync_job.plan.diff import ContactIndex
-from sync_job.plan.normalize import normalize_ids
-from sync_job.plan.repeats import repeats_snapshot
+from sync_job.plan.make import Plan, PlanOptions, make_plan, read_ids
+from sync_job.plan.repeats import rows_repeating_snapshot
 from sync_job.read.reader import read_input
 from sync_job.report.results import write_results
 from sync_job.state.snapshot import read_snapshot
@@ -61,25 +64,35 @@ def files(draw: st.DrawFn) -> tuple[list[list[str]], list[list[str]], list[str],
     return snapshot, rows, columns, empty_cells
 
 
-def _config(folder: Path, empty_cells: str = "unchanged") -> Config:
-    (folder / "config.yaml").write_text(f"input:\n  empty_cells: {empty_cells}\n",
-                                        encoding="utf-8")
-    return load_config(folder / "config.yaml", dry_run=True)
+@contextlib.contextmanager
+def every_row_judged() -> Iterator[None]:
+    """Plan as if no row repeated the snapshot: every row normalized, diffed and judged."""
+    def none(cells: object, *args: object, **kwargs: object) -> np.ndarray:
+        return np.zeros(cells.num_rows, dtype=bool)  # type: ignore[attr-defined]
+
+    with mock.patch.object(sync_job.plan.make, "rows_repeating_snapshot", none):
+        yield
+
+
+def _plan(folder: Path, empty_cells: str, *, judge_every_row: bool) -> Plan:
+    table = read_input(folder / "changes.csv")
+    snapshot = read_snapshot(folder / "snapshot.csv")
+    assert snapshot is not None
+    options = PlanOptions(empty_cells=empty_cells, dry_run=True)
+    with every_row_judged() if judge_every_row else contextlib.nullcontext():
+        return make_plan(table, snapshot, options)
 
 
 def _plans(folder: Path, snapshot: list[list[str]], rows: list[list[str]], columns: list[str],
-           empty_cells: str) -> list[tuple[bytes, pd.DataFrame, pd.DataFrame, np.ndarray]]:
+           empty_cells: str) -> list[tuple[bytes, np.ndarray, list[str]]]:
     write_csv(folder / "snapshot.csv", [["contactId", "names", "number", "email"], *snapshot])
     write_csv(folder / "changes.csv", [columns, *rows])
-    config = _config(folder, empty_cells)
-    table = read_input(folder / "changes.csv")
-    snapshot_frame = read_snapshot(folder / "snapshot.csv")
-    assert snapshot_frame is not None
     out = []
-    for skip in (False, True):
-        results, changes, sends, going = _plan(table, snapshot_frame, config, skip_repeats=skip)
-        write_results(folder / "results.csv", results)
-        out.append(((folder / "results.csv").read_bytes(), changes, sends, going.to_numpy()))
+    for every in (True, False):
+        plan = _plan(folder, empty_cells, judge_every_row=every)
+        write_results(folder / "results.csv", plan.results)
+        out.append(((folder / "results.csv").read_bytes(), plan.sending,
+                    plan.bodies.to_pylist()))
     return out
 
 
@@ -88,15 +101,10 @@ def _plans(folder: Path, snapshot: list[list[str]], rows: list[list[str]], colum
 def test_skipping_rows_that_repeat_the_snapshot_changes_no_result(
         case: tuple[list[list[str]], list[list[str]], list[str], str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        (every, every_changes, every_sends, every_going), (fast, changes, sends, going) = (
-            _plans(Path(folder), *case))
+        (every, every_going, every_bodies), (fast, going, bodies) = _plans(Path(folder), *case)
     assert fast.decode("utf-8-sig") == every.decode("utf-8-sig")
     assert (going == every_going).all()
-    assert every_changes.index.tolist() == list(range(len(every_going)))
-    # the rows judged either way are normalized and diffed alike; the others send nothing
-    pd.testing.assert_frame_equal(changes, every_changes.loc[changes.index])
-    pd.testing.assert_frame_equal(sends, every_sends.loc[sends.index])
-    assert not every_sends.drop(index=sends.index).to_numpy().any()
+    assert bodies == every_bodies
 
 
 def _repeating(tmp_path: Path, rows: list[list[str]], empty_cells: str = "unchanged",
@@ -106,9 +114,11 @@ def _repeating(tmp_path: Path, rows: list[list[str]], empty_cells: str = "unchan
     write_csv(tmp_path / "changes.csv", [list(header), *rows])
     snapshot = read_snapshot(tmp_path / "snapshot.csv")
     assert snapshot is not None
-    raw = read_input(tmp_path / "changes.csv").cells
-    repeats, _, _ = repeats_snapshot(raw, snapshot, ContactIndex(*normalize_ids(
-        snapshot["contactId"])), clear_marker="<clear>", empty_cells=empty_cells)
+    cells = read_input(tmp_path / "changes.csv").cells
+    ids = read_ids(cells)
+    held_at = ContactIndex(snapshot["contactId"]).positions(ids.text, ids.whole, ids.keys)
+    repeats = rows_repeating_snapshot(cells, snapshot, np.where(ids.plain, held_at, -1),
+                                      clear_marker="<clear>", empty_cells=empty_cells)
     return [bool(flag) for flag in repeats]
 
 
@@ -121,7 +131,8 @@ def test_which_rows_repeat_the_snapshot(tmp_path: Path) -> None:
         ["1001 ", P1["names"], P1["number"], P1["email"]],         # id not canonical as typed
         ["01001", P1["names"], P1["number"], P1["email"]],         # 007 style
         ["1001.0", P1["names"], P1["number"], P1["email"]],        # spreadsheet float
-        ["1002", " Person 2 ", "", ""],                            # padded, empty cells
+        ["1002", "Person 2", "", ""],                              # empty cells
+        ["1002", " Person 2 ", "", ""],                            # padded: judged in full
         ["1003", "", "", ""],                                      # nothing given: judged
         ["1004", "Person 4", "<clear>", ""],                       # a clear marker
         ["1005", "Person 5", "+255 712 345 005", ""],              # same number, other spelling
@@ -130,7 +141,7 @@ def test_which_rows_repeat_the_snapshot(tmp_path: Path) -> None:
         ["4242", "Person 1", "", ""],                              # not in the snapshot
     ]
     assert _repeating(tmp_path, rows) == [True, False, False, False, True, False, False,
-                                          False, False, False, False]
+                                          False, False, False, False, False]
 
 
 def test_under_empty_cells_clear_an_empty_cell_is_judged(tmp_path: Path) -> None:
@@ -146,7 +157,7 @@ def test_columns_the_file_lacks_are_not_looked_at(tmp_path: Path) -> None:
 def test_results_of_rows_equal_to_the_snapshot_with_odd_spellings(
         workspace: Workspace) -> None:
     workspace.write_changes([
-        ["1001", " Person 1 ", "255712345001", "person1@example.com"],  # 2: repeats
+        ["1001", " Person 1 ", "255712345001", "person1@example.com"],  # 2: trims to it
         ["01002", "Person 2", "", ""],                                  # 3: id 007 style
         ["1003.0", "", "+255 712 345 003", ""],                         # 4: float id, spaced
         ["1004", "Person 4", "", "person4@EXAMPLE.com"],                # 5: domain case
@@ -180,11 +191,7 @@ def test_a_row_repeating_a_stored_value_the_checks_would_refuse_is_unchanged(
     write_snapshot(tmp_path / "snapshot.csv", stored)
     write_csv(tmp_path / "changes.csv", [["contactId", "names"], ["1001", "N" * 101],
                                          ["1002", "N" * 101]])
-    config = _config(tmp_path)
-    table = read_input(tmp_path / "changes.csv")
-    snapshot = read_snapshot(tmp_path / "snapshot.csv")
-    assert snapshot is not None
-    fast = _plan(table, snapshot, config)[0]
-    full = _plan(table, snapshot, config, skip_repeats=False)[0]
+    fast = _plan(tmp_path, "unchanged", judge_every_row=False).results
+    full = _plan(tmp_path, "unchanged", judge_every_row=True).results
     assert fast["status"].astype(str).tolist() == ["unchanged", "invalid"]
     assert full["status"].astype(str).tolist() == ["invalid", "invalid"]

@@ -317,7 +317,7 @@ def test_snapshot_survives_a_journal_fold_with_formula_names(
 
 
 def test_a_write_that_fails_half_way_leaves_the_old_file_and_no_debris(tmp_path: Path) -> None:
-    from sync_job.state.snapshot import atomic_binary_writer
+    from sync_job.state.files import atomic_binary_writer
 
     target = tmp_path / "snapshot.csv"
     target.write_bytes(b"old, whole\n")
@@ -346,26 +346,3 @@ def test_a_snapshot_with_line_breaks_in_names_is_read_whole(tmp_path: Path) -> N
     assert read is not None
     assert read["names"].tolist() == names
     assert read["contactId"].tolist() == frame["contactId"].tolist()
-
-
-@pytest.mark.parametrize("rows", [0, 1, 32_767, 32_768, 32_769, 100_001])
-def test_a_big_table_written_in_pieces_is_the_file_one_pass_writes(tmp_path: Path,
-                                                                  rows: int) -> None:
-    # A table of more than 32,768 rows is formatted in pieces on threads: the bytes must be
-    # those of one pyarrow pass, header once, BOM first, no line lost or doubled at a seam.
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    from sync_job.state.snapshot import write_table
-
-    table = pa.table({
-        "row": pa.array(range(2, rows + 2), pa.int64()),
-        "names": pa.array([f'Name "{n}", x\nsecond' if n % 7 == 0 else f"N{n}"
-                           for n in range(rows)], pa.large_string()),
-    })
-    expected = pa.BufferOutputStream()
-    pa_csv.write_csv(table, expected, write_options=pa_csv.WriteOptions(quoting_style="needed"))
-    path = tmp_path / "results.csv"
-    write_table(path, table, bom=True)
-    assert path.read_bytes() == "\ufeff".encode() + expected.getvalue().to_pybytes()
-    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]

@@ -6,22 +6,18 @@ After :func:`normalize_changes` every value column means one thing per cell:
 * ``""``: the row clears this field (sent as ``""``);
 * any other text: the field's new value, in the form that is compared and sent.
 
-Normalizing twice gives the same result as normalizing once.
+Normalizing twice gives the same result as normalizing once. This module is the one
+definition of each value's normal form: the diff, the duplicate checks and the snapshot all
+compare values in it.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 import unicodedata
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from sync_job.fields import ALL_FIELDS, ID_FIELD
-from sync_job.sidebyside import side_by_side
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
 
 # Characters Excel and web forms leave around values that Unicode does not call whitespace.
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
@@ -38,102 +34,6 @@ SCIENTIFIC = r"\d+(\.\d+)?[eE]\+?\d+"
 # finds them, and only the rest go through the full clean-up.
 _CANONICAL_ID = r"[1-9]\d*"
 _CANONICAL_NUMBER = r"0?[1-9]\d*|0"  # digits, not starting with the 00 that means +
-# A valid contact id: positive, and fits the API's 64-bit integer id.
-CONTACT_ID = r"[1-9][0-9]{0,17}"
-# Any whole number that fits int64 (leading zeros allowed): ids that can be hashed as integers.
-WHOLE_KEY = r"[0-9]{1,18}"
-
-
-def text_array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
-    """``values`` as one contiguous arrow text array: ``large_string``, which is what backs a
-    pandas 3 ``str`` column, so a column read in one chunk is not copied."""
-    array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
-        values, pa.large_string())
-    if isinstance(array, pa.ChunkedArray):
-        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
-    return array
-
-
-def true_flags(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An arrow boolean array as numpy, null counting as False."""
-    return np.asarray(pc.fill_null(array, False), dtype=bool)
-
-
-def fullmatch_flags(values: pa.Array, pattern: str) -> np.ndarray:
-    """Which values match ``pattern`` whole (missing values do not)."""
-    return true_flags(pc.match_substring_regex(values, f"^(?:{pattern})$"))
-
-
-def whole_numbers(values: pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Which values are whole numbers as the id and number checks want them, as typed: no
-    leading zero, and small enough for an int64 key."""
-    return fullmatch_flags(text_array(values), CONTACT_ID)
-
-
-def as_int64(values: pa.Array | pa.ChunkedArray, where: np.ndarray) -> np.ndarray:
-    """``values`` at ``where`` (all whole numbers) as int64; 0 elsewhere."""
-    out = np.zeros(len(values), dtype=np.int64)
-    if where.any():
-        out[where] = np.asarray(pc.cast(values.filter(pa.array(where)), pa.int64()),
-                                dtype=np.int64)
-    return out
-
-
-def whole_number_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(:func:`whole_numbers` of ``values``, their int64 keys: 0 elsewhere).
-
-    When every value parses as an int64 (the ids of a big export do), the pattern is checked
-    without a regex: pyarrow's parser takes only an optional minus sign and digits (or ``0x``
-    hex), so a parsed value is a whole number as typed exactly when it is positive, its
-    first character is not ``0`` and it has at most 18 characters.
-    """
-    try:
-        parsed = pc.cast(values, pa.int64()) if not values.null_count else None
-    except pa.ArrowInvalid:
-        parsed = None
-    if parsed is None:
-        where = whole_numbers(values)
-        return where, as_int64(values, where)
-    keys = np.asarray(parsed, dtype=np.int64)
-    where = (keys > 0) & ~true_flags(pc.or_(pc.starts_with(values, "0"),
-                                            pc.greater(pc.binary_length(values), 18)))
-    return where, np.where(where, keys, 0)
-
-
-def may_hold(values: pa.Array | pa.ChunkedArray, pattern: re.Pattern[bytes]) -> bool:
-    """Whether any value may hold a byte ``pattern`` finds: one scan of the arrays' character
-    data, which covers every value (and, in a slice, perhaps some more). False means none
-    does, so a per-value check can be skipped."""
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    for chunk in chunks:
-        data = chunk.buffers()[2] if len(chunk) else None
-        if data is not None and pattern.search(memoryview(data)) is not None:
-            return True
-    return False
-
-
-def may_hold_control(values: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether any value may hold a control character (Unicode category Cc: U+0000-U+001F,
-    U+007F-U+009F), as :func:`may_hold` would tell for that pattern, but with numpy's
-    minimum and maximum over the UTF-8 bytes, many times faster than a regex scan: C0
-    controls are the only bytes under 0x20, DEL is 0x7F, and C1 controls are 0xC2 followed
-    by 0x80-0x9F."""
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    for chunk in chunks:
-        data = chunk.buffers()[2] if len(chunk) else None
-        if data is None or not data.size:
-            continue
-        octets = np.frombuffer(data, dtype=np.uint8)
-        if octets.min() < 0x20:
-            return True
-        if octets.max() < 0x7F:  # ASCII without DEL
-            continue
-        if (octets == 0x7F).any():
-            return True
-        lead = np.flatnonzero(octets[:-1] == 0xC2)
-        if (octets[lead + 1] < 0xA0).any():
-            return True
-    return False
 
 
 def clean_text(values: pd.Series) -> pd.Series:
@@ -209,58 +109,50 @@ def normalize_email(values: pd.Series) -> pd.Series:
 _FIELD_NORMALIZERS = {"number": normalize_number, "email": normalize_email}
 
 
+def normalize_ids(values: pd.Series) -> pd.Series:
+    """Contact ids as typed → their normal form (``" 007 "`` → ``"7"``, missing → "")."""
+    return normalize_contact_id(clean_text(values).fillna(""))
+
+
+def normalize_values(name: str, values: pd.Series, *, clear_marker: str,
+                     empty_cells: str) -> pd.Series:
+    """One value column of the changes file → one meaning per cell (module docstring).
+
+    ``empty_cells="unchanged"``: an empty cell leaves the field alone. ``"clear"``: an empty
+    cell clears it (for full-state exports). A cell holding exactly ``clear_marker`` clears it.
+    """
+    value = clean_text(values).fillna("")
+    empty = value == ""
+    if empty_cells != "clear" and empty.any():
+        value = value.mask(empty, pd.NA)
+    cleared = value == clear_marker
+    if cleared.any():
+        value = value.mask(cleared, "")
+    normalizer = _FIELD_NORMALIZERS.get(name)
+    # Normalizers leave missing and empty cells as they are.
+    return value if normalizer is None else normalizer(value)
+
+
 def normalize_changes(
     frame: pd.DataFrame, *, clear_marker: str, empty_cells: str
 ) -> pd.DataFrame:
-    """Reader output → one meaning per cell (see the module docstring).
-
-    ``empty_cells="unchanged"``: an empty cell leaves the field alone. ``"clear"``: an empty cell
-    clears it (for full-state exports). A column the file does not have never clears anything.
-    """
-    def column(name: str) -> pd.Series:
-        if name == ID_FIELD:
-            return normalize_contact_id(clean_text(frame[ID_FIELD]).fillna(""))
-        if name not in frame:
-            return pd.Series(pd.NA, index=frame.index, dtype="str")
-        value = clean_text(frame[name]).fillna("")
-        empty = value == ""
-        if empty_cells != "clear" and empty.any():
-            value = value.mask(empty, pd.NA)
-        cleared = value == clear_marker
-        if cleared.any():
-            value = value.mask(cleared, "")
-        normalizer = _FIELD_NORMALIZERS.get(name)
-        # Normalizers leave missing and empty cells as they are.
-        return value if normalizer is None else normalizer(value)
-
-    # Each column on a thread of its own: their passes are pyarrow's, run without the GIL.
-    columns = side_by_side({name: functools.partial(column, name) for name in ALL_FIELDS})
-    return pd.DataFrame({"row": frame["row"], **columns})
-
-
-def normalize_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """``normalize_contact_id(clean_text(values))`` ("" for missing), which of the results
-    are whole numbers of at most 18 digits, and those as int64 keys (0 elsewhere). One cheap
-    pass when every id is already canonical, as the ids of a snapshot the job wrote are."""
-    done, keys = whole_number_keys(text_array(values))
-    if done.all():
-        return values, done, keys
-    odd = ~done
-    cleaned = normalize_contact_id(clean_text(values[odd]).fillna(""))
-    whole = done.copy()
-    whole[odd] = fullmatch_flags(text_array(cleaned), WHOLE_KEY)
-    normalized = values.mask(odd, cleaned)
-    return normalized, whole, as_int64(text_array(normalized), whole)
+    """Reader output (``row`` and the columns the file has) → one meaning per cell. A column
+    the file does not have is missing on every row: it never clears anything."""
+    columns = {name: (normalize_values(name, frame[name], clear_marker=clear_marker,
+                                       empty_cells=empty_cells) if name in frame
+                      else pd.Series(pd.NA, index=frame.index, dtype="str"))
+               for name in VALUE_FIELDS}
+    return pd.DataFrame({"row": frame["row"], ID_FIELD: normalize_ids(frame[ID_FIELD]),
+                         **columns})
 
 
 def normalize_snapshot(frame: pd.DataFrame) -> pd.DataFrame:
-    """The snapshot in the same form as changes, so equal values compare equal."""
+    """The snapshot's values in the same form as changes ("" for no value), so equal values
+    compare equal."""
     def column(name: str) -> pd.Series:
         value = clean_text(frame[name]).fillna("")
-        if name == ID_FIELD:
-            return normalize_contact_id(value)
         normalizer = _FIELD_NORMALIZERS.get(name)
         return value if normalizer is None else normalizer(value)
 
-    return pd.DataFrame(side_by_side({name: functools.partial(column, name)
-                                      for name in ALL_FIELDS}))
+    return pd.DataFrame({ID_FIELD: normalize_ids(frame[ID_FIELD]),
+                         **{name: column(name) for name in VALUE_FIELDS}})

@@ -32,15 +32,16 @@ import pyarrow
 import pyarrow.compute as pc
 
 from sync_job.fields import ID_FIELD, VALUE_FIELDS
-from sync_job.plan.normalize import (
+from sync_job.plan.arrow import (
     CONTACT_ID,
-    SCIENTIFIC,
     fullmatch_flags,
     may_hold_control,
+    repeated,
     text_array,
     true_flags,
+    whole_number_keys,
 )
-from sync_job.plan.repeats import key_groups, shared_keys
+from sync_job.plan.normalize import SCIENTIFIC
 from sync_job.read.reader import RowProblem
 from sync_job.sidebyside import side_by_side
 
@@ -446,7 +447,9 @@ def build_schema(
         if usable.any():
             # Only a key on several rows can have several owners: find those rows first
             # (whole numbers as int64s, sorted), then compare owners among them alone.
-            usable = usable & shared_keys(key_groups(text_array(key), usable), len(key))
+            whole, keys = whole_number_keys(key.fillna(""))
+            usable = usable & (repeated(keys, usable & whole)
+                               | repeated(key.to_numpy(dtype=object), usable & ~whole))
         if not usable.any():
             return pd.Series(True, index=key.index)
         pairs = pd.DataFrame({"key": key[usable], "owner": owner[usable]}).drop_duplicates()

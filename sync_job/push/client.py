@@ -574,19 +574,21 @@ class ContactClient:
                     f"+ read timeout + {DEADLINE_SLACK:g} s); the connection was cut")
         return answer
 
-    def update(self, contact_id: str, payload: Mapping[str, str]) -> Outcome:
-        """PUT ``payload`` to the contact, retrying what is worth retrying."""
+    def update(self, contact_id: str, body: str) -> Outcome:
+        """PUT ``body`` (the JSON of the fields to change) to the contact, retrying what is
+        worth retrying."""
         try:
-            return self._update(contact_id, payload)
+            return self._update(contact_id, body)
         except Exception as exc:  # a bug must cost one row, and never show the token
             detail = plain(str(exc), 200).replace(self._settings.token, "[token]")
             return Outcome(status="failed", attempts=0,
                            message=f"internal error: {type(exc).__name__}: {detail}")
 
-    def _update(self, contact_id: str, payload: Mapping[str, str]) -> Outcome:
+    def _update(self, contact_id: str, text: str) -> Outcome:
         s = self._settings
         url = f"{s.base_url}/contacts/{contact_id}"
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = text.encode("utf-8")
+        payload: dict[str, str] = json.loads(text)
         attempts = 0
         throttled = 0
         last: Answer | BaseException | None = None

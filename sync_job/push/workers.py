@@ -16,23 +16,11 @@ Updates never started are reported as skipped.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sync_job.plan.make import Update
 from sync_job.push.client import ContactClient, Outcome
-
-
-@dataclass(frozen=True)
-class Update:
-    """One row's update: where it came from and exactly what is sent."""
-
-    position: int
-    """Index of the row in the run's table (its place in the results)."""
-    row: int
-    """Spreadsheet row number, for logs."""
-    contact_id: str
-    payload: Mapping[str, str]
-
 
 OutcomeCallback = Callable[[Update, Outcome], None]
 
@@ -82,7 +70,7 @@ def push_updates(
         nonlocal failures_in_a_row
         while (update := next_update()) is not None:
             try:
-                outcome = client.update(update.contact_id, update.payload)
+                outcome = client.update(update.contact_id, update.body)
             except Exception as exc:  # a bug must cost one row, not silently the rest
                 outcome = Outcome(status="failed", attempts=0,
                                   message=f"internal error: {type(exc).__name__}: {exc}")

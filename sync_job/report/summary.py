@@ -20,7 +20,7 @@ from typing import Any
 
 from sync_job import __version__
 from sync_job.errors import ExitCode
-from sync_job.state.snapshot import atomic_binary_writer
+from sync_job.state.files import atomic_binary_writer
 
 OUTCOMES: dict[int, str] = {
     ExitCode.OK: "ok",

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from sync_job.config import Config
-from sync_job.errors import ConfigError
+from sync_job.errors import ConfigError, StartupError
 from sync_job.state.journal import journal_path_for
 from sync_job.state.lock import lock_path_for
 
@@ -53,3 +53,19 @@ def check_paths(config: Config) -> None:
                                 f"choose another path")
     if problems:
         raise ConfigError(problems)
+
+
+def prepare_folder(path: Path, what: str) -> None:
+    """Make sure ``path`` can be written later, so a run never fails after sending."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"{folder}: cannot create the {what} folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise StartupError(f"{folder}: the {what} folder is not writable")
+    if path.is_dir():
+        raise StartupError(f"{path}: is a folder; the {what} path must name a file")
+    if path.exists() and not path.is_file():
+        raise StartupError(f"{path}: is not a regular file (a device or a pipe); the {what} "
+                           f"path must name a file")

@@ -1,31 +1,23 @@
-"""The snapshot of what the platform holds, and atomic file replacement.
+"""The snapshot of what the platform holds: read, merged with confirmed updates, written.
 
 The snapshot (``contactId,names,number,email``) is what the platform held for each contact as of
 the last successful sync. The job owns the file: it reads it at the start of a run and rewrites
-it with the contacts the API confirmed. Every rewrite goes to a temporary file in the same
-folder, is flushed to disk, then renamed over the old one, so a crash leaves the old file or the
-new one, never half of one.
+it (atomically, see ``files``) with the contacts the API confirmed. It holds one row per
+contact, keyed by the normalized contactId.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import errno
-import os
-import re
-import stat
-import tempfile
-import time
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import SnapshotError
+from sync_job.fields import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
 from sync_job.read.limits import (
     LimitError,
     Lines,
@@ -35,7 +27,7 @@ from sync_job.read.limits import (
     over_long_row,
     regular_file_size,
 )
-from sync_job.fields import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
+from sync_job.state.files import write_table
 
 if TYPE_CHECKING:  # imported where used: a dry run reads the snapshot while pandas loads
     import pandas as pd
@@ -48,15 +40,32 @@ def empty_snapshot() -> pd.DataFrame:
 
 
 def read_snapshot(path: Path) -> pd.DataFrame | None:
-    """The snapshot as text columns ("" for no value); None when the file does not exist."""
+    """The snapshot, one row per contact (see :func:`snapshot_frame`); None when the file
+    does not exist."""
     table = read_snapshot_table(path)
     return None if table is None else snapshot_frame(table)
 
 
 def snapshot_frame(table: pa.Table) -> pd.DataFrame:
-    """:func:`read_snapshot_table`'s table as the frame :func:`read_snapshot` gives."""
-    frame: pd.DataFrame = table.to_pandas()
-    return frame.astype("str").fillna("")
+    """:func:`read_snapshot_table`'s table as a frame of text columns ("" for no value), one
+    row per contact: ids in their normal form (``0004`` and ``4.0`` are contact ``4``), and of
+    rows naming the same contact the last one (a snapshot edited by hand, or written before
+    ids were normalized)."""
+    from sync_job.plan.arrow import repeated, whole_number_keys
+    from sync_job.plan.normalize import normalize_ids
+
+    frame: pd.DataFrame = table.to_pandas().astype("str").fillna("")
+    whole, keys = whole_number_keys(frame[ID_FIELD])
+    if not whole.all():  # a job-written snapshot's ids are all in normal form
+        frame[ID_FIELD] = normalize_ids(frame[ID_FIELD])
+        whole, keys = whole_number_keys(frame[ID_FIELD])
+    twice = repeated(keys, whole)
+    if not whole.all():
+        twice |= repeated(frame[ID_FIELD].to_numpy(dtype=object), ~whole)
+    if twice.any():
+        later = frame[ID_FIELD].duplicated(keep="last").to_numpy()
+        frame = frame[~later].reset_index(drop=True)
+    return frame
 
 
 # Said with every problem of the snapshot's content.
@@ -159,8 +168,9 @@ def merge_confirmed(
 ) -> pd.DataFrame:
     """The snapshot with each confirmed contact's fields replaced by what the API returned.
 
-    ``confirmed`` maps contactId → fields (normally all of names, number, email; a field left
-    out keeps its snapshot value). Existing contacts keep their place; new ones are appended.
+    ``confirmed`` maps contactId (normalized, as the snapshot's) → fields (normally all of
+    names, number, email; a field left out keeps its snapshot value). Existing contacts keep
+    their place; new ones are appended.
     """
     import pandas as pd
 
@@ -168,7 +178,7 @@ def merge_confirmed(
         return snapshot
     update = pd.DataFrame.from_dict(dict(confirmed), orient="index", columns=list(VALUE_FIELDS))
     update.index = pd.Index([str(i) for i in update.index], dtype="str")
-    merged = snapshot.drop_duplicates(ID_FIELD, keep="last").set_index(ID_FIELD)
+    merged = snapshot.set_index(ID_FIELD)
     known = update.index.isin(merged.index)
     for name in VALUE_FIELDS:
         given = update[name][known].dropna()
@@ -179,127 +189,6 @@ def merge_confirmed(
         merged = pd.concat([merged, added])
     merged.index.name = ID_FIELD
     return merged.reset_index()[list(ALL_FIELDS)]
-
-
-_TEMP_SUFFIX = ".tmp"
-
-
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A new, empty temporary file beside ``path`` to write; when the block ends without an
-    error it is flushed to disk and renamed over ``path``, else removed.
-
-    The temporary file is ``.<name>.XXXXXXXX.tmp`` (mode 0600); a process killed while writing
-    leaves it behind, for :func:`remove_leftovers`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX,
-                                     dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(temp_name)
-        fd = os.open(temp_name, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_folder(path.parent)
-
-
-@contextlib.contextmanager
-def atomic_binary_writer(path: Path) -> Iterator[IO[bytes]]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
-    with atomic_path(path) as temp, temp.open("wb") as handle:
-        yield handle
-
-
-def remove_leftovers(path: Path, *, older_than: float = 0.0) -> int:
-    """Remove the temporary files that writes of ``path`` killed half-way left beside it, last
-    changed more than ``older_than`` seconds ago; return how many were removed.
-
-    Only plain files named exactly as :func:`atomic_path` names them (``tempfile``'s eight
-    random characters), never anything else in the folder."""
-    pattern = re.compile(re.escape(_temp_prefix(path)) + "[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
-    now = time.time()
-    removed = 0
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return 0
-    for entry in entries:
-        if not pattern.fullmatch(entry.name):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-            if not stat.S_ISREG(info.st_mode) or (older_than and now - info.st_mtime < older_than):
-                continue
-            os.unlink(entry.path)
-        except OSError:
-            continue
-        removed += 1
-    return removed
-
-
-DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-"""The errors that mean the disk (or the user's quota, or the largest file) is full."""
-
-
-def write_problem(path: Path, exc: OSError) -> str:
-    """Why ``path`` could not be written, in the operator's words."""
-    if exc.errno in DISK_FULL:
-        return f"{path}: the disk is full ({os.strerror(exc.errno)})"
-    return f"{path}: cannot write the file ({exc.strerror or exc})"
-
-
-def _fsync_folder(folder: Path) -> None:
-    # The rename itself is only durable once the folder entry is on disk.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-# A big table is formatted in pieces of this many rows.
-_PIECE_ROWS = 32_768
-
-
-def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
-    """Write a pyarrow ``table`` as CSV to ``path`` atomically, with pyarrow for speed.
-
-    pyarrow's "needed" quoting still quotes every text cell; any CSV reader takes that. A table
-    of several pieces is formatted a piece at a time on two threads (pyarrow's writer runs
-    without the GIL) while this thread writes the finished pieces in order: the formatting
-    is shared by two cores and the writing to the file overlaps it.
-    """
-    pieces = range(0, table.num_rows, _PIECE_ROWS)
-
-    def formatted(start: int) -> pa.Buffer:
-        sink = pa.BufferOutputStream()
-        pa_csv.write_csv(table.slice(start, _PIECE_ROWS), sink, write_options=pa_csv.WriteOptions(
-            quoting_style="needed", include_header=start == 0))
-        return sink.getvalue()
-
-    # pyarrow's own file, not a Python one: no Python call per written batch.
-    with atomic_path(path) as temp, pa.OSFile(str(temp), "wb") as sink:
-        if bom:
-            sink.write("\ufeff".encode())
-        if len(pieces) <= 1:
-            pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(
-                quoting_style="needed"))
-            return
-        with ThreadPoolExecutor(2, thread_name_prefix="sync-job-write") as pool:
-            for piece in pool.map(formatted, pieces):
-                sink.write(piece)
 
 
 def write_snapshot(path: Path, snapshot: pd.DataFrame) -> None:

@@ -1,0 +1,223 @@
+"""``make_plan``: what the run will do with each row of the changes file, before anything is
+sent. Pure: the reader's table and the snapshot in, a :class:`Plan` out.
+
+The story, step by step (each a function below):
+
+1. **index the snapshot**: where each contact is, by its normalized id;
+2. **read each row's contactId**: its normal form, and whether it was typed that way;
+3. **mark rows that repeat the snapshot**: most rows of a nightly file give exactly what the
+   platform holds; found from the raw cells, they are ``unchanged`` without being normalized
+   or judged (``repeats``);
+4. **find rows sharing an id or a number** with another row, over all rows at once: those are
+   judged whatever they hold, so the duplicate checks see every row of a group;
+5. **normalize the rows to judge** (every row that does not repeat the snapshot, and every row
+   of a duplicate group);
+6. **diff** them against their contacts' snapshot rows: which fields go out;
+7. **validate** them (the pandera schema and its messages, ``rules``);
+8. **build the plan**: one results line per row, and the request body of every update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sync_job.fields import ID_FIELD, VALUE_FIELDS
+from sync_job.plan.arrow import repeated, text_array, whole_number_keys
+from sync_job.plan.diff import ContactIndex, changed_fields, send_column
+from sync_job.plan.normalize import normalize_ids, normalize_snapshot, normalize_values
+from sync_job.plan.payload import request_bodies
+from sync_job.plan.repeats import rows_repeating_snapshot
+from sync_job.plan.rules import Verdict, validate
+from sync_job.read.reader import InputTable
+from sync_job.report.results import count_statuses, first_results
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanOptions:
+    """The settings planning depends on (from ``input.*`` and the run's mode)."""
+
+    clear_marker: str = "<clear>"
+    empty_cells: str = "unchanged"
+    phone_check: str = "possible"
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Update:
+    """One row's update: where it came from and exactly what is sent."""
+
+    position: int
+    """Index of the row in the run's table (its place in the results)."""
+    row: int
+    """Spreadsheet row number, for logs and the journal."""
+    contact_id: str
+    body: str
+    """The JSON request body, as the results file shows it in ``payload``."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the run will do with each row, before anything is sent."""
+
+    results: pd.DataFrame
+    """One line per input row, as the results file would show it now: ``unchanged``,
+    ``invalid``, or, for a row with an update, ``planned`` (dry run) or ``skipped`` (a live run,
+    until the push says otherwise)."""
+    sending: np.ndarray
+    """Per input row: whether it has an update to send."""
+    bodies: pa.Array
+    """The request body of each row that sends, in input order."""
+    invalid_rows: pd.Series
+    """Spreadsheet row numbers of the invalid rows (for the log)."""
+
+    @property
+    def update_count(self) -> int:
+        return int(self.sending.sum())
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return count_statuses(self.results["status"])
+
+    def updates(self) -> list[Update]:
+        """The updates to send, in input order."""
+        at = np.flatnonzero(self.sending)
+        return list(map(Update, at.tolist(),
+                        self.results["row"].to_numpy()[at].tolist(),
+                        self.results[ID_FIELD].to_numpy(dtype=object)[at].tolist(),
+                        self.bodies.to_pylist()))
+
+
+@dataclass(frozen=True)
+class RowIds:
+    """Each input row's contactId: its normal form, and keys to match and count it by."""
+
+    text: pd.Series
+    """The normalized id ("" when missing)."""
+    whole: np.ndarray
+    """The normalized id is a contact id (``arrow.CONTACT_ID``), so it has an int64 key."""
+    keys: np.ndarray
+    """Those ids as int64; 0 elsewhere."""
+    plain: np.ndarray
+    """The id was typed in its normal form (no spaces, no leading zero, no ``.0``)."""
+
+
+def make_plan(table: InputTable, snapshot: pd.DataFrame, options: PlanOptions) -> Plan:
+    """Plan every row of ``table`` against ``snapshot`` (as ``state.snapshot`` reads it: ids
+    normalized, one row per contact)."""
+    cells = table.cells
+    contacts = ContactIndex(snapshot[ID_FIELD])
+    ids = read_ids(cells)
+    held_at = contacts.positions(ids.text, ids.whole, ids.keys)
+    repeating = rows_repeating_snapshot(
+        cells, snapshot, np.where(ids.plain, held_at, -1), clear_marker=options.clear_marker,
+        empty_cells=options.empty_cells, ascii=table.ascii)
+    repeating &= ~np.isin(cells.column("row").to_numpy(), [p.row for p in table.problems])
+    numbers = given_numbers(cells, options)
+    judged = np.flatnonzero(~repeating | rows_sharing_a_key(ids, numbers))
+
+    changes = normalized_rows(cells, judged, ids, numbers, options)
+    sends = changed_fields(changes, *snapshot_rows(snapshot, held_at[judged]))
+    raw = _rows_at(cells, judged)
+    verdict = validate(changes, raw, table.headers,
+                       going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
+                       read_problems=table.problems, phone_check=options.phone_check)
+    return build_plan(cells, judged, changes, sends, verdict, dry_run=options.dry_run)
+
+
+def read_ids(cells: pa.Table) -> RowIds:
+    """Every row's contactId in its normal form. Nearly every id of a big file is typed that
+    way already: only the others are cleaned up."""
+    raw = text_array(cells.column(ID_FIELD))
+    plain, keys = whole_number_keys(raw)
+    text = pd.Series(raw, dtype="str")
+    whole = plain.copy()
+    odd = np.flatnonzero(~plain)
+    if len(odd):
+        cleaned = normalize_ids(text.iloc[odd])
+        odd_whole, odd_keys = whole_number_keys(cleaned)
+        whole[odd], keys[odd] = odd_whole, odd_keys
+        text.iloc[odd] = cleaned.to_numpy()
+    return RowIds(text=text, whole=whole, keys=keys, plain=plain)
+
+
+def given_numbers(cells: pa.Table, options: PlanOptions) -> pd.Series:
+    """Every row's number in its normal form; missing where the row gives none (an empty cell,
+    no number column) or clears it."""
+    if "number" not in cells.column_names:
+        return pd.Series(pd.NA, index=range(cells.num_rows), dtype="str")
+    return normalize_values("number", pd.Series(cells.column("number"), dtype="str"),
+                            clear_marker=options.clear_marker,
+                            empty_cells=options.empty_cells)
+
+
+def rows_sharing_a_key(ids: RowIds, numbers: pd.Series) -> np.ndarray:
+    """Rows whose contactId, or number, is also on another row. Whole numbers are compared as
+    int64 keys, anything else as text."""
+    shared = repeated(ids.keys, ids.whole)
+    other = ~ids.whole & (ids.text != "").to_numpy()
+    if other.any():
+        shared |= repeated(ids.text.to_numpy(dtype=object), other)
+    given = numbers.notna().to_numpy() & (numbers != "").to_numpy()
+    whole, keys = whole_number_keys(numbers.fillna(""))
+    shared |= repeated(keys, whole)
+    other = given & ~whole
+    if other.any():
+        shared |= repeated(numbers.to_numpy(dtype=object), other)
+    return shared
+
+
+def snapshot_rows(snapshot: pd.DataFrame,
+                  positions: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the normalized snapshot row at each of ``positions``, which were found: -1 is not)."""
+    found = positions >= 0
+    if not len(snapshot):
+        empty = pd.Series([""] * len(positions), dtype="str")
+        return pd.DataFrame(dict.fromkeys(VALUE_FIELDS, empty)), found
+    rows = snapshot.iloc[np.where(found, positions, 0)].reset_index(drop=True)
+    return normalize_snapshot(rows), found
+
+
+def normalized_rows(cells: pa.Table, judged: np.ndarray, ids: RowIds, numbers: pd.Series,
+                    options: PlanOptions) -> pd.DataFrame:
+    """The rows at ``judged`` with one meaning per cell (``plan.normalize``), indexed 0…n-1:
+    their ids and numbers as read already, their names and emails cleaned now."""
+    take = pa.array(judged)
+    columns: dict[str, pd.Series] = {}
+    for name in ("names", "email"):
+        if name in cells.column_names:
+            values = pd.Series(cells.column(name).take(take), dtype="str")
+            columns[name] = normalize_values(name, values, clear_marker=options.clear_marker,
+                                             empty_cells=options.empty_cells)
+        else:
+            columns[name] = pd.Series(pd.NA, index=range(len(judged)), dtype="str")
+    return pd.DataFrame({
+        "row": cells.column("row").take(take).to_numpy(),
+        ID_FIELD: ids.text.iloc[judged].reset_index(drop=True),
+        "names": columns["names"],
+        "number": numbers.iloc[judged].reset_index(drop=True),
+        "email": columns["email"],
+    })
+
+
+def build_plan(cells: pa.Table, judged: np.ndarray, changes: pd.DataFrame, sends: pd.DataFrame,
+               verdict: Verdict, *, dry_run: bool) -> Plan:
+    """The plan: invalid rows send nothing; every other judged row sends what differs."""
+    sends = sends & (~verdict.invalid).to_numpy()[:, np.newaxis]
+    going = sends.any(axis=1).to_numpy()
+    bodies = request_bodies(changes, sends)
+    results = first_results(cells.column("row").to_numpy(), text_array(cells.column(ID_FIELD)),
+                            judged, changes, sends, verdict, bodies, dry_run=dry_run)
+    sending = np.zeros(cells.num_rows, dtype=bool)
+    sending[judged[going]] = True
+    return Plan(results=results, sending=sending, bodies=bodies,
+                invalid_rows=changes["row"][verdict.invalid.to_numpy()])
+
+
+def _rows_at(cells: pa.Table, at: np.ndarray) -> pd.DataFrame:
+    """The reader's rows at positions ``at``, as typed, indexed 0…n-1."""
+    frame: pd.DataFrame = cells.take(pa.array(at)).to_pandas()
+    return frame
