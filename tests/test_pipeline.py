@@ -423,3 +423,42 @@ def test_a_nul_byte_in_an_ignored_column_keeps_its_row_back_only(
     assert rows[2]["errors"] == ("row: the cell under 'Notes' holds a NUL byte, which no text "
                                  "holds: the file may be damaged or not saved as text")
     assert report.exit_code == 1
+
+
+def test_a_snapshot_keeps_one_row_per_contact_whatever_its_ids_looked_like(
+        tmp_path: Path, env: dict[str, str]) -> None:
+    # A hand-edited (or old) snapshot may spell an id 0004 or 1005.0, or name a contact twice.
+    # A live run used to append a second row for such a contact and keep the stale one.
+    contacts = [{"contactId": "4", "names": "Four", "number": "255712340004", "email": ""},
+                {"contactId": "1005", "names": "Five", "number": "255712341005", "email": ""},
+                {"contactId": "1006", "names": "Six", "number": "255712341006", "email": ""}]
+    with Simulator(contacts, token=TOKEN) as sim:
+        ws = Workspace(tmp_path, sim.base_url)
+        write_snapshot(ws.snapshot, [
+            {"contactId": "0004", "names": "Four", "number": "255712340004", "email": ""},
+            {"contactId": "1005.0", "names": "Five", "number": "255712341005", "email": ""},
+            {"contactId": "1006", "names": "Old Six", "number": "255712341006", "email": ""},
+            {"contactId": "1006", "names": "Six", "number": "255712341006", "email": ""},
+        ])
+        ws.write_changes([("4", "Four Renamed", "", ""), ("1005", "Five Renamed", "", ""),
+                          ("1006", "Six", "", "")])
+        report = run_sync(ws.config(), environ=env)
+    assert report.counts["updated"] == 2 and report.counts["unchanged"] == 1
+    with ws.snapshot.open(encoding="utf-8") as handle:
+        lines = list(csv.DictReader(handle))
+    assert [(r["contactId"], r["names"]) for r in lines] == [
+        ("4", "Four Renamed"), ("1005", "Five Renamed"), ("1006", "Six")]
+
+
+def test_the_brake_counts_contacts_not_snapshot_rows(tmp_path: Path,
+                                                    env: dict[str, str]) -> None:
+    # Ten contacts, each on two rows of a hand-edited snapshot: 10% allows one update, not two.
+    doubled = [dict(row, contactId=spelling) for row in SNAPSHOT_ROWS
+               for spelling in ("0" + row["contactId"], row["contactId"])]
+    ws = Workspace(tmp_path, "http://127.0.0.1:9/api/v3")
+    write_snapshot(ws.snapshot, doubled)
+    ws.write_changes([("1001", "Renamed", "", ""), ("1002", "Renamed", "", "")])
+    config = ws.config(dry_run=True, max_changes='"10%"')
+    report = run_sync(config, environ={})
+    assert report.exit_code == 4
+    assert "10% of 10 contacts in the snapshot = 1" in report.braked_reason

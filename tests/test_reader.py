@@ -14,6 +14,11 @@ from sync_job.plan.rules import validate
 from sync_job.read.reader import InputTable, RowProblem, header_key, read_input
 
 
+def frame(table: InputTable) -> pd.DataFrame:
+    """The reader's cells as a pandas frame (``row`` int64, ``str`` columns)."""
+    cells: pd.DataFrame = table.cells.to_pandas()
+    return cells
+
 def write(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> Path:
     path = tmp_path / name
     if isinstance(content, str):
@@ -28,7 +33,7 @@ def read(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> Inp
 
 
 def records(table: InputTable) -> list[dict[str, object]]:
-    return table.frame.to_dict("records")
+    return frame(table).to_dict("records")
 
 
 def read_error(tmp_path: Path, content: str | bytes, name: str = "changes.csv") -> str:
@@ -48,10 +53,10 @@ def test_a_clean_file(tmp_path: Path) -> None:
         "101,Ann Lee,+255 712 345 678,ann@example.com\n"
         "102,Bo,,\n",
     )
-    assert table.frame.columns.tolist() == ["row", "contactId", "names", "number", "email"]
-    assert table.frame["row"].dtype == "int64"
+    assert frame(table).columns.tolist() == ["row", "contactId", "names", "number", "email"]
+    assert frame(table)["row"].dtype == "int64"
     for name in ("contactId", "names", "number", "email"):
-        assert table.frame[name].dtype == "str"
+        assert frame(table)[name].dtype == "str"
     assert records(table) == [
         {"row": 2, "contactId": "101", "names": "Ann Lee", "number": "+255 712 345 678",
          "email": "ann@example.com"},
@@ -65,7 +70,7 @@ def test_a_clean_file(tmp_path: Path) -> None:
 
 def test_only_the_columns_the_file_has(tmp_path: Path) -> None:
     table = read(tmp_path, "email,contactId\na@b.co,1\n")
-    assert table.frame.columns.tolist() == ["row", "email", "contactId"]
+    assert frame(table).columns.tolist() == ["row", "email", "contactId"]
     assert set(table.headers) == {"email", "contactId"}
     assert records(table) == [{"row": 2, "email": "a@b.co", "contactId": "1"}]
 
@@ -79,20 +84,20 @@ def test_every_cell_is_text_and_keeps_every_digit(tmp_path: Path) -> None:
         "1.0,N/A,2.55712E+11,TRUE\n"
         "007,#N/A,'255712345678,-\n",
     )
-    assert table.frame["contactId"].tolist() == [
+    assert frame(table)["contactId"].tolist() == [
         "0012", "123456789012345678901234", "1.0", "007"]
-    assert table.frame["names"].tolist() == ["NA", "None", "N/A", "#N/A"]
-    assert table.frame["number"].tolist() == [
+    assert frame(table)["names"].tolist() == ["NA", "None", "N/A", "#N/A"]
+    assert frame(table)["number"].tolist() == [
         "0712345678", "255712345678901", "2.55712E+11", "'255712345678"]
-    assert table.frame["email"].tolist() == ["null", "nan", "TRUE", "-"]
-    assert not table.frame.isna().any().any()
+    assert frame(table)["email"].tolist() == ["null", "nan", "TRUE", "-"]
+    assert not frame(table).isna().any().any()
 
 
 def test_empty_cells_are_empty_text_not_missing(tmp_path: Path) -> None:
     table = read(tmp_path, 'contactId,names,email\n1,,""\n2," ",x\n')
-    assert table.frame["names"].tolist() == ["", " "]
-    assert table.frame["email"].tolist() == ["", "x"]
-    assert not table.frame.isna().any().any()
+    assert frame(table)["names"].tolist() == ["", " "]
+    assert frame(table)["email"].tolist() == ["", "x"]
+    assert not frame(table).isna().any().any()
 
 
 def test_bom_is_stripped(tmp_path: Path) -> None:
@@ -111,7 +116,7 @@ def test_crlf_line_endings(tmp_path: Path) -> None:
 
 def test_no_newline_at_the_end(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names\n1,Ann\n2,Bo")
-    assert table.frame["names"].tolist() == ["Ann", "Bo"]
+    assert frame(table)["names"].tolist() == ["Ann", "Bo"]
 
 
 def test_quoted_commas_quotes_and_newlines(tmp_path: Path) -> None:
@@ -123,14 +128,14 @@ def test_quoted_commas_quotes_and_newlines(tmp_path: Path) -> None:
         '3,"two\nlines",c@d.co\n'
         '4,Dee,d@e.co\n',
     )
-    assert table.frame["names"].tolist() == ["Lee, Ann", 'Bo "the boss" Ek', "two\nlines", "Dee"]
-    assert table.frame["row"].tolist() == [2, 3, 4, 5]
+    assert frame(table)["names"].tolist() == ["Lee, Ann", 'Bo "the boss" Ek', "two\nlines", "Dee"]
+    assert frame(table)["row"].tolist() == [2, 3, 4, 5]
     assert table.problems == []
 
 
 def test_unicode_text_is_kept(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names\n1,Zoë Ñandú 李\n")
-    assert table.frame["names"].tolist() == ["Zoë Ñandú 李"]
+    assert frame(table)["names"].tolist() == ["Zoë Ñandú 李"]
 
 
 # ---------------------------------------------------------------- row numbers
@@ -143,20 +148,20 @@ def test_blank_lines_are_dropped_but_rows_keep_the_files_numbers(tmp_path: Path)
         {"row": 4, "contactId": "2", "names": "Bo"},
         {"row": 7, "contactId": "3", "names": "Cy"},
     ]
-    assert table.frame.index.tolist() == [0, 1, 2]
+    assert frame(table).index.tolist() == [0, 1, 2]
 
 
 def test_blank_lines_in_a_one_column_file(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId\n1\n\n2\n")
-    assert table.frame["row"].tolist() == [2, 4]
-    assert table.frame["contactId"].tolist() == ["1", "2"]
+    assert frame(table)["row"].tolist() == [2, 4]
+    assert frame(table)["contactId"].tolist() == ["1", "2"]
 
 
 def test_a_row_with_only_an_ignored_column_filled_is_kept(tmp_path: Path) -> None:
     # It is not blank: the operator typed something on it, so it stays (and fails validation).
     table = read(tmp_path, "contactId,notes\n,hello\n1,\n")
-    assert table.frame["row"].tolist() == [2, 3]
-    assert table.frame["contactId"].tolist() == ["", "1"]
+    assert frame(table)["row"].tolist() == [2, 3]
+    assert frame(table)["contactId"].tolist() == ["", "1"]
 
 
 # ---------------------------------------------------------------- headers
@@ -164,7 +169,7 @@ def test_a_row_with_only_an_ignored_column_filled_is_kept(tmp_path: Path) -> Non
 
 def test_unknown_columns_are_ignored_with_one_warning_naming_them(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,Notes,names,Owner \n1,x,Ann,y\n", name="in.csv")
-    assert table.frame.columns.tolist() == ["row", "contactId", "names"]
+    assert frame(table).columns.tolist() == ["row", "contactId", "names"]
     assert table.warnings == ["in.csv: ignoring 2 columns that are not contactId, names, number "
                               "or email: 'Notes', 'Owner'"]
     table = read(tmp_path, "contactId,Notes,names\n1,x,Ann\n", name="in.csv")
@@ -174,13 +179,13 @@ def test_unknown_columns_are_ignored_with_one_warning_naming_them(tmp_path: Path
 
 def test_a_column_with_no_header_and_no_values_is_ignored_silently(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,,names\n1,,Ann\n")
-    assert table.frame.columns.tolist() == ["row", "contactId", "names"]
+    assert frame(table).columns.tolist() == ["row", "contactId", "names"]
     assert table.warnings == []
 
 
 def test_values_under_no_header_are_ignored_with_a_warning(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,,names\n1,x,Ann\n")
-    assert table.frame.columns.tolist() == ["row", "contactId", "names"]
+    assert frame(table).columns.tolist() == ["row", "contactId", "names"]
     assert table.warnings == ["ignoring values in column 2: it has no header"]
 
 
@@ -207,7 +212,7 @@ def test_header_aliases(tmp_path: Path, header: str, field: str) -> None:
     else:
         content = f'contactId,"{header}"\n1,value\n'
     table = read(tmp_path, content)
-    assert field in table.frame.columns
+    assert field in frame(table).columns
     assert table.headers[field] == header.strip()
     assert table.warnings == []
 
@@ -216,7 +221,7 @@ def test_headers_keep_the_operators_spelling(tmp_path: Path) -> None:
     table = read(tmp_path, "Contact ID,Full Name,Phone,E-mail\n1,Ann,255712345678,a@b.co\n")
     assert table.headers == {"contactId": "Contact ID", "names": "Full Name",
                              "number": "Phone", "email": "E-mail"}
-    assert table.frame.columns.tolist() == ["row", "contactId", "names", "number", "email"]
+    assert frame(table).columns.tolist() == ["row", "contactId", "names", "number", "email"]
 
 
 def test_header_key() -> None:
@@ -267,9 +272,9 @@ def test_an_empty_file(tmp_path: Path, content: bytes) -> None:
     "content", ["contactId,names,number,email\n", "contactId,names", "Contact ID\r\n"])
 def test_a_header_only_file_has_zero_rows_and_no_error(tmp_path: Path, content: str) -> None:
     table = read(tmp_path, content)
-    assert len(table.frame) == 0
-    assert table.frame.columns[0] == "row"
-    assert "contactId" in table.frame.columns
+    assert len(frame(table)) == 0
+    assert frame(table).columns[0] == "row"
+    assert "contactId" in frame(table).columns
     assert table.problems == []
 
 
@@ -294,7 +299,7 @@ def test_a_broken_workbook(tmp_path: Path) -> None:
 def test_cp1252_is_the_fallback_when_bytes_are_not_utf8(tmp_path: Path) -> None:
     content = "contactId,names\n1,Ann\n2,Jos\xe9 \u2013 P\xe9rez\n".encode("cp1252")
     table = read(tmp_path, content)
-    assert table.frame["names"].tolist() == ["Ann", "Jos\xe9 \u2013 P\xe9rez"]
+    assert frame(table)["names"].tolist() == ["Ann", "Jos\xe9 \u2013 P\xe9rez"]
     assert table.details.startswith("cp1252")
 
 
@@ -325,13 +330,13 @@ def test_extra_cells_are_a_problem_even_when_empty(tmp_path: Path) -> None:
     # "1002,Smith, John,255713000002," has its values shifted although the overflow is empty.
     table = read(tmp_path, "contactId,names\n1,Ann,,\n2,Bo, \n3,Cy\n")
     assert [(p.row, p.field) for p in table.problems] == [(2, None), (3, None)]
-    assert table.frame["row"].tolist() == [2, 3, 4]
+    assert frame(table)["row"].tolist() == [2, 3, 4]
 
 
 def test_a_trailing_delimiter_on_every_line_is_fine(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names,\n1,Ann,\n2,Bo,\n")
     assert table.problems == [] and table.warnings == []
-    assert table.frame["names"].tolist() == ["Ann", "Bo"]
+    assert frame(table)["names"].tolist() == ["Ann", "Bo"]
 
 
 def test_a_row_with_too_few_cells_is_padded(tmp_path: Path) -> None:
@@ -356,9 +361,9 @@ def test_ragged_rows_blank_lines_and_quoted_newlines_keep_row_numbers(tmp_path: 
         "4\r\n"  # row 6: short
         "5,Ed\r\n",  # row 7
     )
-    assert table.frame["row"].tolist() == [2, 4, 5, 6, 7]
-    assert table.frame["contactId"].tolist() == ["1", "2", "3", "4", "5"]
-    assert table.frame["names"].tolist() == ["Ann", "two\r\nlines", "Cy", "", "Ed"]
+    assert frame(table)["row"].tolist() == [2, 4, 5, 6, 7]
+    assert frame(table)["contactId"].tolist() == ["1", "2", "3", "4", "5"]
+    assert frame(table)["names"].tolist() == ["Ann", "two\r\nlines", "Cy", "", "Ed"]
     assert [p.row for p in table.problems] == [5]
     assert "3 cells" in table.problems[0].message
 
@@ -366,14 +371,14 @@ def test_ragged_rows_blank_lines_and_quoted_newlines_keep_row_numbers(tmp_path: 
 def test_ragged_rows_in_a_file_with_a_bom(tmp_path: Path) -> None:
     table = read(tmp_path, b"\xef\xbb\xbfcontactId,names\n1,Ann,x\n2,Bo\n")
     assert table.headers["contactId"] == "contactId"
-    assert table.frame["contactId"].tolist() == ["1", "2"]
+    assert frame(table)["contactId"].tolist() == ["1", "2"]
     assert [p.row for p in table.problems] == [2]
 
 
 def test_the_frame_has_a_plain_positional_index(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId\n\n1\n\n2\n")
-    assert isinstance(table.frame.index, pd.RangeIndex)
-    assert table.frame.index.tolist() == [0, 1]
+    assert isinstance(frame(table).index, pd.RangeIndex)
+    assert frame(table).index.tolist() == [0, 1]
 
 
 # ---------------------------------------------------------------- odd line endings and quotes
@@ -390,7 +395,7 @@ def test_old_mac_cr_line_endings(tmp_path: Path) -> None:
 
 def test_old_mac_cr_line_endings_with_ragged_rows(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names\r1,Ann,x\r2\r")
-    assert table.frame["contactId"].tolist() == ["1", "2"]
+    assert frame(table)["contactId"].tolist() == ["1", "2"]
     assert [p.row for p in table.problems] == [2]
 
 
@@ -412,7 +417,7 @@ def test_an_unterminated_quote_is_refused_naming_its_line(tmp_path: Path) -> Non
 
 def test_stray_quotes_inside_unquoted_cells_are_kept(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names\n1,Bo 5'11\"\n2,Cy \"the\" Ek\n")
-    assert table.frame["names"].tolist() == ["Bo 5'11\"", 'Cy "the" Ek']
+    assert frame(table)["names"].tolist() == ["Bo 5'11\"", 'Cy "the" Ek']
 
 
 def test_a_row_with_text_only_beyond_the_header_is_kept_with_its_problem(
@@ -421,16 +426,16 @@ def test_a_row_with_text_only_beyond_the_header_is_kept_with_its_problem(
     # All its cells under the header are empty, yet it is not blank: the operator typed a note
     # past the last column. Dropping it while keeping its problem broke validation (KeyError).
     table = read(tmp_path, "contactId,names,email\n1,Ann,\n,,,note\n2,Bo,\n")
-    assert table.frame["row"].tolist() == [2, 3, 4]
+    assert frame(table)["row"].tolist() == [2, 3, 4]
     assert [p.row for p in table.problems] == [3]
-    assert set(table.frame["row"]) >= {p.row for p in table.problems}
+    assert set(frame(table)["row"]) >= {p.row for p in table.problems}
 
 
 def test_read_problems_reach_validation(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names,email\n1,Ann,\n,,,note\n2,Lee, Bo,b@c.co\n")
-    changes = normalize_changes(table.frame, clear_marker="<clear>", empty_cells="unchanged")
+    changes = normalize_changes(frame(table), clear_marker="<clear>", empty_cells="unchanged")
     going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
-    verdict = validate(changes, table.frame, table.headers, going, table.problems)
+    verdict = validate(changes, frame(table), table.headers, going, table.problems)
     assert verdict.invalid.tolist() == [False, True, True]
     assert verdict.errors.iat[1].startswith("row: the row has 4 cells but the header has 3")
     assert verdict.errors.iat[2].startswith("row: the row has 4 cells but the header has 3")
@@ -451,8 +456,8 @@ def test_a_late_cp1252_byte_makes_the_whole_file_cp1252(tmp_path: Path) -> None:
     path.write_bytes(_long_file(b"99999,Jos\xe9,,\n"))
     table = read_input(path)
     assert table.details.startswith("cp1252")
-    assert table.frame["names"].iloc[-1] == "José"
-    assert len(table.frame) == 20_001 and not table.ascii
+    assert frame(table)["names"].iloc[-1] == "José"
+    assert len(frame(table)) == 20_001 and not table.ascii
 
 
 def test_a_character_across_the_sniffing_cut_is_read_whole(tmp_path: Path) -> None:
@@ -469,8 +474,8 @@ def test_a_character_across_the_sniffing_cut_is_read_whole(tmp_path: Path) -> No
     assert path.read_bytes()[cut - 1:cut + 2].decode() == "\u2013"
     table = read_input(path)
     assert table.details.startswith("utf-8")
-    assert table.frame["names"].iloc[14_999].endswith("x\u2013")
-    assert len(table.frame) == 20_001
+    assert frame(table)["names"].iloc[14_999].endswith("x\u2013")
+    assert len(frame(table)) == 20_001
 
 
 # ---------------------------------------------------------------- limits (sync_job.read.limits)
@@ -494,7 +499,7 @@ def test_a_cell_over_the_limit_is_refused_naming_its_line(tmp_path: Path, cell: 
 
 def test_a_cell_of_the_limit_is_read(tmp_path: Path) -> None:
     table = read(tmp_path, f"contactId,names\n1,{'é' * 100_000}\n2,Bo\n")
-    assert table.frame["names"].str.len().tolist() == [100_000, 2]
+    assert frame(table)["names"].str.len().tolist() == [100_000, 2]
 
 
 def test_a_header_cell_over_the_limit_is_refused(tmp_path: Path) -> None:
@@ -551,7 +556,7 @@ def test_a_nul_byte_in_any_cell_is_a_problem_of_its_row(tmp_path: Path, rows: in
         (5, None, "the cell in column 4 holds a NUL byte, which no text holds: the file may "
                   "be damaged or not saved as text"),
     ]
-    assert table.frame["row"].tolist()[-5:] == [n + rows for n in range(2, 7)]
+    assert frame(table)["row"].tolist()[-5:] == [n + rows for n in range(2, 7)]
 
 
 @pytest.mark.parametrize("content", [
@@ -564,9 +569,9 @@ def test_a_file_of_many_nul_bytes_is_refused_as_binary(tmp_path: Path, content: 
 
 def test_a_row_keeps_every_problem_the_reader_found_in_order(tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names\n1,Ann\n2,B\0o,extra\n")
-    changes = normalize_changes(table.frame, clear_marker="<clear>", empty_cells="unchanged")
+    changes = normalize_changes(frame(table), clear_marker="<clear>", empty_cells="unchanged")
     going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
-    verdict = validate(changes, table.frame, table.headers, going, table.problems)
+    verdict = validate(changes, frame(table), table.headers, going, table.problems)
     assert verdict.errors.iat[-1] == (
         "row: the row has 3 cells but the header has 2 columns; a value probably contains an "
         "unquoted comma; names: holds a NUL byte, which no text holds: the file may be damaged "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import hashlib
 import io
 import re
@@ -26,7 +25,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -50,11 +48,6 @@ from sync_job.read.limits import (
 )
 from sync_job.read.sniff import DELIMITER_NAMES, decode, sniff_delimiter
 from sync_job.read.workbook import read_sheet
-
-if TYPE_CHECKING:  # pandas is imported where the frame is made: reading needs only pyarrow
-    import pandas as pd
-
-
 
 # Header spellings accepted for each field, compared after lower-casing and removing spaces,
 # underscores and dashes ("Contact ID", "contact_id" and "contactId" are all "contactid").
@@ -96,12 +89,6 @@ class InputTable:
     ascii: bool = False
     """Every cell is known to be ASCII (the whole file is), so no cell needs Unicode
     clean-up (zero-width characters, composing accents)."""
-
-    @functools.cached_property
-    def frame(self) -> pd.DataFrame:
-        """:attr:`cells` as a pandas frame (``row`` int64, ``str`` columns, positional index)."""
-        frame: pd.DataFrame = self.cells.to_pandas()
-        return frame
 
 
 def header_key(header: str) -> str:
