@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from sync_job import __version__
-from sync_job.config import load_config
+from sync_job.config import default_config_path, load_config
 from sync_job.errors import ExitCode, StartupError
 from sync_job.logs import LOG_FORMATS, configure_logging
 from sync_job.process import exit_now, use_jemalloc
@@ -194,7 +194,8 @@ def _run(args: argparse.Namespace) -> int:
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
     }
-    config = load_config(args.config, overrides, dry_run=args.dry_run, force=args.force)
+    config = load_config(args.config or default_config_path(), overrides,
+                         dry_run=args.dry_run, force=args.force)
     use_jemalloc()
     # The files are read while pandas and the rest of the job are imported (a third of a
     # second); run_sync raises what reading found, in its turn.

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
@@ -27,8 +27,47 @@ from sync_job.plan.brake import ChangeLimit, parse_change_limit
 DEFAULT_CONFIG_NAME = "config.yaml"
 
 
+class _Checked:
+    """A section that checks itself as ``config.yaml`` is checked, so a :class:`Config` built
+    in Python is held to the same rules (every problem reported at once, a
+    :class:`~sync_job.errors.ConfigError`)."""
+
+    _section: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        fields = dataclasses.fields(cast(Any, self))
+        problems = []
+        for item in fields:
+            value = getattr(self, item.name)
+            if _is_default(item, value):
+                continue  # a default is valid by definition
+            checked, problem = _SCHEMA[self._section][item.name](value)
+            if problem:
+                problems.append(f"{self._section}.{item.name}: {problem}, got {shown(value)}")
+            else:
+                object.__setattr__(self, item.name, checked)  # e.g. "tab" → "\t"
+        if not problems:
+            problem = _section_problem(self._section,
+                                       {item.name: getattr(self, item.name) for item in fields})
+            problems += [problem] if problem else []
+        if problems:
+            raise ConfigError(problems)
+
+
+def _is_default(item: dataclasses.Field[Any], value: Any) -> bool:
+    if item.default is not dataclasses.MISSING:
+        default = item.default
+    elif item.default_factory is not dataclasses.MISSING:
+        default = item.default_factory()
+    else:
+        return False
+    return value is default or (value is not None and value == default)
+
+
 @dataclass(frozen=True, kw_only=True)
-class ApiConfig:
+class ApiConfig(_Checked):
+    _section = "api"
+
     base_url: str = "https://sms-api.huduma.cloud/api/v3"
     token_env: str = "HUDUMA_API_TOKEN"
     connect_timeout: float = 5.0
@@ -36,7 +75,8 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class InputConfig:
+class InputConfig(_Checked):
+    _section = "input"
     path: Path = Path("sample_data/changes.csv")
     clear_marker: str = "<clear>"
     empty_cells: str = "unchanged"  # "unchanged" | "clear"
@@ -48,12 +88,14 @@ class InputConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SnapshotConfig:
+class SnapshotConfig(_Checked):
+    _section = "snapshot"
     path: Path = Path("state/snapshot.csv")
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResultsConfig:
+class ResultsConfig(_Checked):
+    _section = "results"
     path: Path = Path("results/results.csv")
     summary: Path | None = None
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
@@ -66,7 +108,8 @@ class ResultsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PushConfig:
+class PushConfig(_Checked):
+    _section = "push"
     concurrency: int = 4
     rate_limit: float = 10.0
     max_attempts: int = 5
@@ -91,6 +134,15 @@ class Config:
     dry_run: bool = False
     force: bool = False
     """Let this run through the safety brake (``--force``)."""
+
+    def __post_init__(self) -> None:
+        problems = [f"{name}: expected a {kind.__name__}, got {shown(getattr(self, name))}"
+                    for name, kind in _SECTION_TYPES.items()
+                    if not isinstance(getattr(self, name), kind)]
+        problems += [f"{name}: expected True or False, got {shown(getattr(self, name))}"
+                     for name in ("dry_run", "force") if not isinstance(getattr(self, name), bool)]
+        if problems:
+            raise ConfigError(problems)
 
 
 # A checker returns (value, None) when the raw value is acceptable, else (None, "expected ...").
@@ -231,6 +283,17 @@ def _columns(raw: Any) -> tuple[Any, str | None]:
             return None, expected
         mapping[header] = name
     return mapping, None
+
+
+def _section_problem(section: str, values: Mapping[str, Any]) -> str | None:
+    """A rule between two keys of one section, or None when it holds."""
+    if section == "push":
+        initial = values.get("backoff_initial", PushConfig.backoff_initial)
+        ceiling = values.get("backoff_max", PushConfig.backoff_max)
+        if initial > ceiling:
+            return (f"push.backoff_initial ({initial:g}) must not exceed push.backoff_max "
+                    f"({ceiling:g})")
+    return None
 
 
 # section -> key -> checker. The dataclass defaults above are the documented defaults.
@@ -388,21 +451,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def default_config_path() -> Path | None:
+    """``./config.yaml`` when it exists: the file the command reads without ``--config``."""
+    path = Path(DEFAULT_CONFIG_NAME)
+    return path if path.is_file() else None
+
+
 def load_config(
-    path: Path | None = None,
+    path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
     dry_run: bool = False,
     force: bool = False,
 ) -> Config:
-    """Build the run's configuration from ``path`` (if any) and command-line ``overrides``.
+    """Build the run's configuration from the YAML file at ``path`` (if any) and command-line
+    ``overrides``; without a file, from the defaults and the overrides alone.
 
-    ``path`` None means: use ``./config.yaml`` when it exists, else the defaults.
     ``overrides`` maps flag names of :data:`FLAG_KEYS` to values; None values are ignored.
-    Raises :class:`ConfigError` listing every problem.
+    Raises :class:`ConfigError` listing every problem. (The command reads ``./config.yaml``
+    when no ``--config`` is given; see :func:`default_config_path`.)
     """
-    if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
-        path = Path(DEFAULT_CONFIG_NAME)
+    path = Path(path) if path is not None else None
     raw: dict[str, Any] = _read_yaml(path) if path is not None else {}
     where = str(path) if path is not None else "defaults"
     base_dir = path.resolve().parent if path is not None else Path.cwd()
@@ -448,15 +517,11 @@ def load_config(
         else:
             values[section][key] = checked
 
-    push = values["push"]
-    initial = push.get("backoff_initial", PushConfig.backoff_initial)
-    ceiling = push.get("backoff_max", PushConfig.backoff_max)
-    if initial > ceiling:
-        problems.append(
-            f"{where}: push.backoff_initial ({initial:g}) must not exceed push.backoff_max "
-            f"({ceiling:g})"
-        )
 
+    for name in _SCHEMA:  # rules between keys, over the keys that are fine on their own
+        problem = _section_problem(name, values[name])
+        if problem:
+            problems.append(f"{where}: {problem}")
     if problems:
         raise ConfigError(problems)
 

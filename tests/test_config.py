@@ -13,6 +13,7 @@ from sync_job.config import (
     Config,
     InputConfig,
     PushConfig,
+    default_config_path,
     load_config,
 )
 from sync_job.errors import ConfigError, StartupError
@@ -278,11 +279,14 @@ def test_flag_and_file_problems_are_reported_together(tmp_path: Path) -> None:
 def test_config_yaml_in_the_cwd_is_picked_up_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The command reads ./config.yaml without --config; the library reads only what it is given.
     write_config(tmp_path, "push:\n  concurrency: 11\ninput:\n  path: x.csv\n")
     monkeypatch.chdir(tmp_path)
-    config = load_config()
+    assert default_config_path() == Path("config.yaml")
+    config = load_config(default_config_path())
     assert config.push.concurrency == 11
     assert config.input.path == tmp_path / "x.csv"
+    assert load_config().push.concurrency == PushConfig().concurrency
 
 
 def test_problems_in_the_default_file_name_it(
@@ -290,7 +294,7 @@ def test_problems_in_the_default_file_name_it(
 ) -> None:
     write_config(tmp_path, "push:\n  concurrency: 0\n")
     monkeypatch.chdir(tmp_path)
-    problems = problems_of(None)
+    problems = problems_of(default_config_path())
     assert len(problems) == 1
     assert "config.yaml" in problems[0]
     assert "push.concurrency" in problems[0]
@@ -301,7 +305,7 @@ def test_a_folder_named_config_yaml_is_not_picked_up(
 ) -> None:
     (tmp_path / "config.yaml").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert load_config().push == PushConfig()
+    assert default_config_path() is None
 
 
 # ---------------------------------------------------------------- problems, all at once
@@ -541,3 +545,31 @@ def test_bad_reading_options_are_all_reported(tmp_path: Path) -> None:
 def test_sheet_flag_overrides_the_config(tmp_path: Path) -> None:
     path = write_config(tmp_path, "input:\n  sheet: First\n")
     assert load_config(path, {"sheet": "Second"}).input.sheet == "Second"
+
+
+# ---------------------------------------------------------------- a Config built in Python
+
+
+def test_a_config_built_in_python_is_checked_as_config_yaml_is() -> None:
+    with pytest.raises(ConfigError) as caught:
+        PushConfig(concurrency=0, rate_limit=-1, backoff_initial=5.0)
+    assert caught.value.problems == [
+        "push.concurrency: expected a whole number, at least 1 and at most 256, got 0",
+        "push.rate_limit: expected a number at least 0 and at most 10000, got -1",
+    ]
+    with pytest.raises(ConfigError, match=r"must not exceed push\.backoff_max"):
+        PushConfig(backoff_initial=60.0, backoff_max=30.0)
+    with pytest.raises(ConfigError, match=r"api\.base_url: expected the API's base URL alone"):
+        ApiConfig(base_url="https://user:secret@sms-api.huduma.cloud/api/v3")
+    with pytest.raises(ConfigError, match="api: expected a ApiConfig"):
+        Config(api={"base_url": "https://x.example"})  # type: ignore[arg-type]
+
+
+def test_a_config_built_in_python_gets_the_same_normal_forms() -> None:
+    config = Config(input=InputConfig(delimiter="tab", encoding="UTF8", path="changes.csv"),
+                    push=PushConfig(rate_limit=5, max_changes="10%"))
+    assert config.input.delimiter == "\t" and config.input.encoding == "utf-8"
+    assert config.input.path == Path("changes.csv")
+    assert config.push.rate_limit == 5.0 and config.push.max_changes is not None
+    assert config.push.max_changes.percent == 10
+    assert Config().push == load_config().push and Config().api == load_config().api

@@ -44,6 +44,8 @@ def parse_change_limit(raw: Any) -> tuple[ChangeLimit | None, str | None]:
                 "or off")
     if raw is None or raw is False or raw == "off":  # YAML reads a bare `off` as false
         return None, None
+    if isinstance(raw, ChangeLimit):
+        return raw, None
     if isinstance(raw, bool):
         return None, expected
     if isinstance(raw, int) and raw >= 0:
