@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_push.py", "bench_naive.py", "bench_dry_run.py"]
+BENCHMARKS = ["bench_push.py", "bench_naive.py", "bench_dry_run.py", "bench_plan_shapes.py"]
 
 
 def main() -> int:

@@ -110,7 +110,7 @@ def may_hold_control(values: pa.Array | pa.ChunkedArray) -> bool:
 
 def repeated(keys: np.ndarray, where: np.ndarray) -> np.ndarray:
     """Which rows at ``where`` hold a key another row at ``where`` holds too. int64 keys are
-    sorted (numpy sorts a million in milliseconds); other keys are hashed by pandas."""
+    sorted; other keys are hashed by pandas."""
     out = np.zeros(len(keys), dtype=bool)
     if where.sum() < 2:
         return out

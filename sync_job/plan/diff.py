@@ -27,8 +27,8 @@ class ContactIndex:
     else as text.
 
     A platform hands out ids from a counter, so a snapshot's ids usually fill most of a range:
-    then the int64 lookup is one index into an array over that range (a million in
-    milliseconds, where a hash index takes a tenth of a second).
+    then the int64 lookup is one index into an array over that range instead of a hash probe
+    (docs/performance.md says what it buys).
     """
 
     def __init__(self, known_ids: pd.Series) -> None:

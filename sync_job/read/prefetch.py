@@ -1,6 +1,6 @@
 """Read the input files while the rest of the job is still being imported.
 
-Importing pandas and the rest of the pipeline takes about a quarter of a second of Python;
+Importing pandas and the rest of the pipeline is a noticeable share of a big dry run;
 parsing a big file is pyarrow's work, done without the GIL. So the command starts
 reading first, on threads of their own, and ``run_sync`` takes the results (or raises the
 errors) at the points where it would have read the files itself: the order of checks and

@@ -75,7 +75,7 @@ def _rows(worksheet: Any, source: str) -> Iterator[tuple[Any, ...]]:
 
 def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
     """Read ``sheet`` (or the first sheet) of the workbook at ``path``."""
-    # openpyxl takes a tenth of a second to import: only a workbook pays for it.
+    # Imported here: only a workbook pays for importing openpyxl.
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 

@@ -663,7 +663,8 @@ class _Handler(BaseHTTPRequestHandler):
         return cast(_Server, self.server).sim
 
     def setup(self) -> None:
-        """Disable Nagle: with keep-alive, Nagle + delayed ACK stalls each response ~40 ms."""
+        """Disable Nagle: with keep-alive, Nagle + delayed ACK stalls each response (by
+        the delayed-ACK timer, tens of milliseconds)."""
         sock = cast(socket.socket, self.request)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
