@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path, metavar="PATH",
                      help="where to write the results CSV (overrides results.path)")
     run.add_argument("--sheet", metavar="NAME",
-                     help="for an .xlsx input: the sheet to read (default: the first; "
-                          "overrides input.sheet)")
+                     help="for a workbook (.xlsx, .ods): the sheet to read, capitals ignored "
+                          "(default: the first with a contactId column; overrides input.sheet)")
     run.add_argument("--base-url", metavar="URL",
                      help="API base URL, e.g. https://sms-api.huduma.cloud/api/v3 "
                           "(overrides api.base_url)")

@@ -82,7 +82,7 @@ class InputConfig(_Checked):
     empty_cells: str = "unchanged"  # "unchanged" | "clear"
     encoding: str | None = None  # None: BOM, then UTF-8, then cp1252
     delimiter: str | None = None  # None: sniffed among , ; tab |
-    sheet: str | None = None  # None: the workbook's first sheet
+    sheet: str | None = None  # None: the workbook's first sheet with a contactId column
     columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
     phone_check: str = "possible"  # "possible" | "valid" | "format"
 

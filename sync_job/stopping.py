@@ -1,4 +1,5 @@
-"""Stopping a run cleanly on SIGINT (Ctrl-C) or SIGTERM (systemd, docker, kill).
+"""Stopping a run cleanly on SIGINT (Ctrl-C) or, on Linux and macOS, SIGTERM (systemd, docker,
+kill).
 
 The first signal sets a :class:`StopRequest`: the push starts no new request, lets those in
 flight finish (each bounded by the read timeout), and the run writes its results and snapshot
@@ -8,6 +9,8 @@ next run loses nothing. The same signal again within a second of the first is th
 (``timeout`` and some supervisors signal the process and its group at once), not a second one.
 
 Handlers are installed by the command line, in the main thread; the library only sees the Event.
+On Windows only Ctrl-C is handled: ``signal.SIGTERM`` exists there, but nothing outside the
+process sends it (``taskkill /F`` and ``os.kill`` end a process without a signal).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +29,9 @@ from sync_job.errors import ExitCode
 
 log = logging.getLogger("sync_job")
 
+STOP_SIGNALS: tuple[signal.Signals, ...] = (
+    (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGINT, signal.SIGTERM))
+"""The signals that ask a run to stop, where the platform delivers them."""
 
 
 class StopRequest(threading.Event):
@@ -53,13 +60,12 @@ def stop_on_signals(
     stop: StopRequest, *, hard_exit: Callable[[int], None] = os._exit,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[StopRequest]:
-    """Within the block, SIGINT/SIGTERM set ``stop``; a second one calls ``hard_exit``.
+    """Within the block, :data:`STOP_SIGNALS` set ``stop``; a second one calls ``hard_exit``.
 
     The same signal again within :data:`REPEAT_WINDOW` seconds of the first is not a second
     one: a supervisor such as coreutils ``timeout`` signals the process and then its whole
     group, so one request to stop arrives twice at once.
     """
-    signals = (signal.SIGINT, signal.SIGTERM)
     arrivals: list[tuple[int, float]] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -81,7 +87,7 @@ def stop_on_signals(
         log.warning("%s: stopping; no new requests, waiting for those in flight "
                     "(%s again to exit at once)", name, "Ctrl-C" if name == "SIGINT" else name)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
         yield stop
     finally:

@@ -285,9 +285,19 @@ def test_a_binary_file_renamed_csv(tmp_path: Path) -> None:
 
 
 def test_a_workbook_renamed_csv_is_recognized(tmp_path: Path) -> None:
+    import openpyxl
+
+    openpyxl.Workbook().save(tmp_path / "book.xlsx")
+    message = read_error(tmp_path, (tmp_path / "book.xlsx").read_bytes(), name="changes.csv")
+    assert message == ("changes.csv: this is an Excel workbook (.xlsx) saved under another "
+                       "name; rename it to .xlsx")
+
+
+def test_a_damaged_zip_renamed_csv(tmp_path: Path) -> None:
     content = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + bytes(range(256))
     message = read_error(tmp_path, content, name="changes.csv")
-    assert "Excel workbook" in message and "rename it to .xlsx" in message
+    assert message.startswith("changes.csv: this is a zip file (a workbook, or a zip archive) "
+                              "that cannot be opened")
 
 
 def test_a_broken_workbook(tmp_path: Path) -> None:
@@ -639,5 +649,5 @@ def test_a_workbook_cell_over_the_limit_is_refused_naming_its_row(tmp_path: Path
             long.writestr(item, saved.read(item).replace(b"n" * 32_767, b"n" * 100_001))
     with pytest.raises(InputFileError) as caught:
         read_input(tmp_path / "long.xlsx")
-    assert str(caught.value) == ("long.xlsx: row 4: a cell holds more than 100,000 characters, "
-                                 "the most a cell may hold")
+    assert str(caught.value) == ("long.xlsx, sheet 'Sheet', row 4, column B ('names'): a cell "
+                                 "holds more than 100,000 characters, the most a cell may hold")

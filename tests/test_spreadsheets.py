@@ -108,13 +108,15 @@ def test_xlsx_with_numeric_cells_dates_and_blank_rows(workspace: Workspace, sim:
     assert report.exit_code == 1
 
 
-def test_xlsx_first_sheet_without_contact_ids_is_refused(workspace: Workspace,
-                                                         sim: Simulator,
-                                                         env: dict[str, str]) -> None:
+def test_xlsx_an_instructions_sheet_first_is_passed_over_with_a_warning(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
     use(workspace, "numeric_cells.xlsx")
-    with pytest.raises(InputFileError, match="no contactId column"):
-        run_sync(workspace.config(), environ=env)
-    assert sim.requests == [] and not workspace.results.exists()
+    report = run_sync(workspace.config(), environ=env)
+    assert report.warnings[0] == ("numeric_cells.xlsx: sheet 'Notes' has no contactId column; "
+                                  "reading sheet 'Contacts', the first with a contactId column "
+                                  "(--sheet names another)")
+    assert statuses(workspace) == {2: "updated", 3: "updated", 4: "invalid", 6: "unchanged",
+                                   7: "invalid", 8: "updated"}
 
 
 def test_xlsx_unknown_sheet_names_the_sheets(workspace: Workspace, env: dict[str, str]) -> None:

@@ -20,8 +20,9 @@ import csv
 import dataclasses
 import hashlib
 import io
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,16 @@ from sync_job.read.limits import (
     regular_file_size,
     too_big,
 )
-from sync_job.read.sniff import DELIMITER_NAMES, decode, sniff_delimiter
-from sync_job.read.workbook import read_sheet
+from sync_job.read.sniff import (
+    DELIMITER_NAMES,
+    DELIMITERS,
+    FileKind,
+    decode,
+    file_kind,
+    looks_binary,
+    sniff_delimiter,
+)
+from sync_job.read.workbook import SheetRow, Workbook, column_letter, open_workbook
 
 # Header spellings accepted for each field, compared after lower-casing and removing spaces,
 # underscores and dashes ("Contact ID", "contact_id" and "contactId" are all "contactid").
@@ -280,7 +289,8 @@ class ReadOptions:
     """Extra header → field mappings (``input.columns``), checked before the built-in ones."""
 
 
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+WORKBOOK_SUFFIXES: dict[str, FileKind] = {".xlsx": "xlsx", ".xlsm": "xlsx", ".ods": "ods"}
+"""The workbooks read, by the end of the file's name; any other name is read as text."""
 
 
 def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:
@@ -299,9 +309,14 @@ def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:
         raise InputFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if len(raw) > MAX_FILE_BYTES:  # it grew since
         raise InputFileError(f"{path}: {too_big(len(raw))}")
+    named = WORKBOOK_SUFFIXES.get(path.suffix.lower(), "text")
+    kind, inside = file_kind(raw)
+    # A damaged workbook is left to its reader, which says what it found.
+    if kind != named and not (kind == "damaged zip" and named != "text"):
+        raise InputFileError(f"{source}: {_not_what_it_is_named(kind, named, inside, raw)}")
     try:
-        if path.suffix.lower() in WORKBOOK_SUFFIXES:
-            return _read_workbook(path, options, source, hashlib.sha256(raw).hexdigest())
+        if named != "text":
+            return _read_workbook(path, named, options, source, hashlib.sha256(raw).hexdigest())
         # hashlib lets go of the GIL over a big buffer: the digest is made while the file is
         # parsed.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-job-sha256") as pool:
@@ -310,6 +325,36 @@ def read_input(path: Path, options: ReadOptions | None = None) -> InputTable:
             return dataclasses.replace(table, sha256=hashed.result())
     except LimitError as exc:
         raise InputFileError(f"{source}: {exc}") from None
+
+
+_WORKBOOKS = {"xlsx": "an Excel workbook (.xlsx)",
+              "ods": "a LibreOffice Calc spreadsheet (OpenDocument, .ods)"}
+
+
+def _not_what_it_is_named(kind: FileKind, named: FileKind, inside: list[str],
+                          raw: bytes) -> str:
+    """What to do with a file whose bytes are not what its name says."""
+    if kind in _WORKBOOKS:
+        return (f"this is {_WORKBOOKS[kind]} saved under another name; rename it to "
+                f".{kind}")
+    if kind == "xlsb":
+        return ("this is an Excel binary workbook (.xlsb); open it in Excel and save it as "
+                ".xlsx or as .csv (CSV UTF-8)")
+    if kind == "ole":
+        return ("this is an old Excel workbook (.xls), or a workbook protected with a password; "
+                "open it in Excel and save it as .xlsx or as .csv (CSV UTF-8), without a "
+                "password")
+    if kind == "zip":
+        held = f"holding {_listed(inside, 3)}" if inside else "with nothing in it"
+        return (f"this is a zip archive {held}, not a spreadsheet or a CSV file; unzip it "
+                f"first, then give the file inside (--input)")
+    if kind == "damaged zip":
+        return ("this is a zip file (a workbook, or a zip archive) that cannot be opened: it "
+                "may be damaged or cut short; save or copy it again")
+    if looks_binary(raw[:8192]):
+        return (f"this is not {_WORKBOOKS[named]}, nor text: the file may be damaged; open it "
+                f"in your spreadsheet program and save it again")
+    return f"this is a text file, not {_WORKBOOKS[named]}; if it is a CSV file, rename it to .csv"
 
 
 # Enough of the start of a file to decode for sniffing: the delimiter and the leading blank
@@ -394,8 +439,31 @@ def _layout(text: str, source: str, options: ReadOptions, *,
         return None
     if not any(h.strip() for h in headers):
         raise InputFileError(f"{source}: the file is empty; expected a header row with contactId")
+    if not _names_contact_id(headers, options.columns):
+        line = _header_further_down(text, delimiter, options.columns)
+        if line is not None:
+            raise InputFileError(
+                f"{source}: line {skip + 1} is not the header: the header, with contactId, is "
+                f"on line {line}; delete the lines above it (a title or notes), so the file "
+                f"starts with its header")
     positions, warnings = map_headers(headers, source=source, extra=options.columns)
     return _Layout(delimiter, skip, headers, positions, warnings)
+
+
+def _header_further_down(text: str, delimiter: str, extra: Mapping[str, str]) -> int | None:
+    """The line on which a header naming contactId starts among the first lines of ``text``,
+    split by ``delimiter`` or any other (a title above the header misleads the sniffing)."""
+    for splitter in (delimiter, *DELIMITERS):
+        records = csv.reader(io.StringIO(text[: 1 << 16], newline=""), delimiter=splitter)
+        start = 1
+        try:
+            for record in itertools.islice(records, HEADER_SEARCH):
+                if _names_contact_id(record, extra):
+                    return start
+                start = records.line_num + 1
+        except csv.Error:
+            continue
+    return None
 
 
 def _names_contact_id(cells: list[str], extra: Mapping[str, str]) -> bool:
@@ -403,34 +471,151 @@ def _names_contact_id(cells: list[str], extra: Mapping[str, str]) -> bool:
     return any(lookup.get(header_key(cell)) == ID_FIELD for cell in cells)
 
 
-def _read_workbook(path: Path, options: ReadOptions, source: str, sha256: str) -> InputTable:
-    sheet = read_sheet(path, sheet=options.sheet, source=source)
-    if not sheet.rows:
-        raise InputFileError(f"{source}: sheet {sheet.sheet!r} is empty; expected a header row "
-                             f"with contactId")
-    header_row, headers = sheet.rows[0]
-    positions, warnings = map_headers(headers, source=source, extra=options.columns)
-    width = len(headers)
-    data = sheet.rows[1:]
-    cells = _text_table([(row + [""] * width)[:width] for _, row in data], width)
-    numbers = [number for number, _ in data]
-    # A sheet has at most 16,384 columns (Excel's limit), so only the cells' length is checked.
-    long_header = any(len(h) > MAX_CELL_CHARS for h in headers)
-    at = None if long_header else over_long_row(cells)
-    if long_header or at is not None:
-        row = header_row if at is None else numbers[at]
-        raise InputFileError(f"{source}: row {row}: {cell_too_long(text=False)}")
+HEADER_SEARCH = 10
+"""A workbook's header may sit below a title or notes: it is the first of a sheet's first 10
+rows that hold anything to name a contactId column."""
+
+
+def _read_workbook(path: Path, kind: FileKind, options: ReadOptions, source: str,
+                   sha256: str) -> InputTable:
+    def names_contact_id(cells: list[str]) -> bool:
+        return _names_contact_id(cells, options.columns)
+
+    with open_workbook(path, kind=kind, source=source) as book:
+        name, rows, warnings = _choose_sheet(book, options.sheet, names_contact_id, source)
+    where = f"{source}, sheet {name!r}"
+    header, data = rows[0], rows[1:]
+    # Values beyond the last header are kept, for the warning that they have none.
+    width = max(len(row.cells) for row in rows)
+    headers = header.cells + [""] * (width - len(header.cells))
+    positions, header_warnings = map_headers(headers, source=where, extra=options.columns)
+    cells = _text_table([row.cells + [""] * (width - len(row.cells)) for row in data], width)
+    # A sheet has at most 16,384 columns (Excel's limit), so only the cells' length is checked:
+    # the header's here, the others from the table's offsets.
+    too_long = header if any(len(h) > MAX_CELL_CHARS for h in headers) else None
+    if too_long is None and (index := over_long_row(cells)) is not None:
+        too_long = data[index]
+    if too_long is not None:
+        at = next(p for p, cell in enumerate(too_long.cells) if len(cell) > MAX_CELL_CHARS)
+        raise InputFileError(f"{where}, row {too_long.number}, {_column(at, headers)}: "
+                             f"{cell_too_long(text=False)}")
     problems = [
-        RowProblem(number, positions[position],
-                   f'"{written}" is a date, not text; format the column as Text and re-enter '
-                   f"the value")
-        for (number, position), written in sorted(sheet.dates.items())
-        if position in positions and number != header_row
+        RowProblem(row.number, positions[position],
+                   f'"{row.cells[position]}" is a date, not text; format the column as Text and '
+                   f"re-enter the value")
+        for row in data for position in row.dates
+        if position in positions
     ]
-    layout = _Layout("", 0, headers, positions, warnings)
-    table = _assemble(cells, layout, first_row=header_row + 1, problems=problems,
-                      details=f"sheet {sheet.sheet!r}", row_numbers=numbers, nul=True)
+    details = f"sheet {name!r}" + (f", header on row {header.number}" if header.number > 1
+                                   else "")
+    layout = _Layout("", 0, headers, positions, warnings + header_warnings)
+    table = _assemble(cells, layout, first_row=header.number + 1, problems=problems,
+                      details=details, row_numbers=[row.number for row in data], nul=True)
     return dataclasses.replace(table, sha256=sha256)
+
+
+def _column(position: int, headers: list[str]) -> str:
+    """A column as the operator finds it: its letter, and its header when it has one."""
+    header = headers[position].strip() if position < len(headers) else ""
+    return f"column {column_letter(position)}" + (f" ({_shown(header)})" if header else "")
+
+
+def _choose_sheet(book: Workbook, wanted: str | None, is_header: Callable[[list[str]], bool],
+                  source: str) -> tuple[str, list[SheetRow], list[str]]:
+    """(the sheet to read, its rows from the header on, warnings about the choice).
+
+    The sheet named (``--sheet``, ignoring case), or else the first sheet whose header names
+    contactId: an instructions sheet before the data is passed over, with a warning."""
+    warnings = []
+    if wanted is None:
+        candidates = book.names
+    else:
+        candidates = [_sheet_named(wanted, book.names, source)]
+        if candidates[0] != wanted:
+            warnings.append(f"{source}: reading sheet {candidates[0]!r} for the sheet named "
+                            f"{wanted!r} (the same name in other capitals)")
+    passed: list[tuple[str, list[str]]] = []  # sheets without a header: name, first row
+    for name in candidates:
+        rows = book.rows(name)
+        head = list(itertools.islice(rows, HEADER_SEARCH))
+        at = next((i for i, row in enumerate(head) if is_header(row.cells)), None)
+        if at is not None:
+            if passed:
+                warnings.append(f"{source}: {_sheets_said(passed)}; reading sheet {name!r}, the "
+                                f"first with a contactId column (--sheet names another)")
+            return name, head[at:] + list(rows), warnings
+        passed.append((name, head[0].cells if head else []))
+    raise _no_header(book, passed, named=wanted is not None, is_header=is_header,
+                     source=source)
+
+
+def _sheet_named(wanted: str, names: list[str], source: str) -> str:
+    if wanted in names:
+        return wanted
+    alike = [name for name in names if name.casefold() == wanted.strip().casefold()]
+    if len(alike) == 1:
+        return alike[0]
+    raise InputFileError(f"{source}: no sheet named {wanted!r}; the workbook has "
+                         f"{_listed(names, 20)}")
+
+
+def _sheets_said(passed: list[tuple[str, list[str]]]) -> str:
+    """``sheet 'A' is empty; sheet 'B' has no contactId column`` (the first few)."""
+    said = [f"sheet {name!r} " + ("has no contactId column" if first else "is empty")
+            for name, first in passed[:5]]
+    more = f"; and {len(passed) - 5:,} more sheets" if len(passed) > 5 else ""
+    return "; ".join(said) + more
+
+
+_NO_CONTACT_ID = (f"no contactId column in its first {HEADER_SEARCH} rows (accepted headers: "
+                  f"contactId, contact id, id)")
+
+
+def _no_header(book: Workbook, passed: list[tuple[str, list[str]]], *, named: bool,
+               is_header: Callable[[list[str]], bool], source: str) -> InputFileError:
+    """Why no sheet can be read, naming the sheets with data."""
+    if named:
+        return _unusable_sheet(book, *passed[0], is_header=is_header, source=source)
+    with_data = [(name, first) for name, first in passed if first]
+    if not with_data:
+        what = (f"sheet {passed[0][0]!r} is empty" if len(passed) == 1
+                else f"every sheet is empty ({_listed([name for name, _ in passed])})")
+        return InputFileError(f"{source}: {what}; expected a header row with contactId")
+    if len(passed) == 1:
+        name, first = passed[0]
+        return InputFileError(f"{source}, sheet {name!r}: {_NO_CONTACT_ID}. Headers found: "
+                              f"{_first_row(first)}")
+    found = "; ".join(f"sheet {name!r}: {_first_row(first)}" for name, first in with_data[:5])
+    more = f"; and {len(with_data) - 5:,} more sheets" if len(with_data) > 5 else ""
+    return InputFileError(f"{source}: no sheet has a {_NO_CONTACT_ID.removeprefix('no ')}. The "
+                          f"sheets with data start with: {found}{more}")
+
+
+def _unusable_sheet(book: Workbook, name: str, first: list[str], *,
+                    is_header: Callable[[list[str]], bool], source: str) -> InputFileError:
+    """The sheet named is empty or has no header: say so, and which other sheets hold data
+    (and which of them has a header)."""
+    others = []
+    for other in book.names:
+        head = list(itertools.islice(book.rows(other), HEADER_SEARCH)) if other != name else []
+        if head:
+            has = any(is_header(row.cells) for row in head)
+            others.append(_shown(other) + (" (it has a contactId column)" if has else ""))
+    if others:
+        listed = ", ".join(others[:10]) + (f" and {len(others) - 10:,} more"
+                                           if len(others) > 10 else "")
+        said = f"; the other sheets with data: {listed}"
+    else:
+        said = "; no other sheet holds anything" if len(book.names) > 1 else ""
+    if not first:
+        said = said or "; expected a header row with contactId"
+        return InputFileError(f"{source}: sheet {name!r} is empty{said}")
+    return InputFileError(f"{source}, sheet {name!r}: {_NO_CONTACT_ID}. Headers found: "
+                          f"{_first_row(first)}{said}")
+
+
+def _first_row(cells: list[str]) -> str:
+    return _listed([cell.strip() for cell in cells if cell.strip()], 20) or "none"
 
 
 def _assemble(

@@ -1,4 +1,5 @@
-"""Work out how a delimited text file was saved: its encoding and its delimiter.
+"""Work out what a file is (text, or a workbook or zip whatever its name), and how a delimited
+text file was saved: its encoding and its delimiter.
 
 Spreadsheet programs save "CSV" in many ways: UTF-8 with or without a byte-order mark, UTF-16
 ("Unicode text" in Excel, tab-separated), the Windows code page cp1252 for older Excel on
@@ -12,7 +13,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import zipfile
 from collections.abc import Callable
+from typing import Literal
 
 from sync_job.errors import InputFileError
 
@@ -24,14 +27,15 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip, or an empty one
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls, or a workbook protected with a password
+_ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 # Control bytes that no text holds: NUL and the C0 controls but tab, line feed, vertical tab,
 # form feed and carriage return.
 _BINARY_BYTES = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x20))
 
 
-def _looks_binary(sample: bytes) -> bool:
+def looks_binary(sample: bytes) -> bool:
     """Whether more than 5% of ``sample`` (and more than 32 bytes) are bytes no text holds; a
     tenth of random bytes are. A NUL here and there is a damaged cell, which makes its row
     invalid; a file full of them is not text at all."""
@@ -39,14 +43,39 @@ def _looks_binary(sample: bytes) -> bool:
     return strange > 32 and strange * 20 > len(sample)
 
 
+FileKind = Literal["text", "xlsx", "ods", "xlsb", "ole", "zip", "damaged zip"]
+
+
+def file_kind(raw: bytes) -> tuple[FileKind, list[str]]:
+    """What the bytes are, whatever the file's name says, and for another zip archive the
+    names of the files it holds.
+
+    ``"ole"`` is an old Excel .xls, or any Office file protected with a password (Office
+    keeps those in the same container); ``"zip"`` is any other zip archive (a zipped CSV);
+    ``"text"`` is anything else, to be read as text (or refused as binary)."""
+    if raw.startswith(_OLE_MAGIC):
+        return "ole", []
+    if not raw.startswith(_ZIP_MAGIC):
+        return "text", []
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            members = [item for item in archive.infolist() if not item.is_dir()]
+            names = {item.filename for item in members}
+            if "xl/workbook.xml" in names:
+                return "xlsx", []
+            if "xl/workbook.bin" in names:
+                return "xlsb", []
+            mimetype = archive.getinfo("mimetype") if "mimetype" in names else None
+            if mimetype is not None and mimetype.file_size < 100 \
+                    and archive.read(mimetype).strip() == _ODS_MIMETYPE:
+                return "ods", []
+            return "zip", [item.filename for item in members]
+    except Exception:  # any error of the zip reader: not a zip it can read
+        return "damaged zip", []
+
+
 def decode(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str, str]:
     """Bytes → (text, encoding used). ``encoding`` forces a codec (``input.encoding``)."""
-    if raw.startswith(_ZIP_MAGIC):
-        raise InputFileError(f"{source}: this is an Excel workbook (.xlsx) saved under another "
-                             f"name; rename it to .xlsx or save it as CSV")
-    if raw.startswith(_OLE_MAGIC):
-        raise InputFileError(f"{source}: this is an old Excel .xls workbook; open it in Excel "
-                             f"and save it as .xlsx or CSV UTF-8")
     if encoding is not None:
         try:
             return raw.decode(encoding), encoding
@@ -61,7 +90,7 @@ def decode(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str
             except UnicodeDecodeError:
                 raise InputFileError(f"{source}: starts with a {codec} byte-order mark but is "
                                      f"not valid {codec} text") from None
-    if _looks_binary(raw[:8192]):
+    if looks_binary(raw[:8192]):
         raise InputFileError(f"{source}: this is not a text (CSV) file; it holds binary data")
     try:
         return raw.decode("utf-8"), "utf-8"

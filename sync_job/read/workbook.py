@@ -1,4 +1,4 @@
-"""Excel workbooks (.xlsx) → rows of text cells, through openpyxl.
+"""Workbooks (.xlsx through openpyxl, .ods through ``opendocument``) → rows of text cells.
 
 A cell typed as a number becomes text without losing digits: Excel stores 255712345678 exactly
 even when it shows ``2.55712E+11``, so ``255712345678`` comes out, and a whole-number float such
@@ -7,6 +7,9 @@ is what a spreadsheet leaves after opening a CSV that already held ``2.55712E+11
 the scientific text the operator sees, so validation refuses it rather than send lost digits.
 A date or time in a cell is not text anyone meant for a contact field: it becomes a problem for
 that cell, not a crash.
+
+Only rows that hold something are given, each with its number in the sheet, so numbers never
+shift. Which sheet to read, and where its header is, the reader decides (``reader``).
 """
 
 from __future__ import annotations
@@ -14,25 +17,42 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sync_job.errors import InputFileError
 
 # Whole numbers up to this are exact in a float; beyond it, digits may already be gone.
 _EXACT_FLOAT_LIMIT = 2**53
 
+MAX_SHEET_ROWS = 1_048_576
+MAX_SHEET_COLUMNS = 16_384
+"""The most a sheet holds in Excel and LibreOffice Calc."""
+
 
 @dataclass(frozen=True)
-class SheetCells:
-    """The used part of one sheet: text rows with their sheet row numbers."""
+class SheetRow:
+    """One row that holds something: its number in the sheet and its cells as text."""
 
-    sheet: str
-    rows: list[tuple[int, list[str]]]
-    """(row number in the sheet, cells as text) for every non-empty row, header first."""
-    dates: dict[tuple[int, int], str]
-    """(row number, column position) → the date as written, for cells that held a date."""
+    number: int
+    cells: list[str]
+    dates: tuple[int, ...] = ()
+    """Positions of the cells that held a date or a time (written as ISO 8601 text)."""
+
+
+class Workbook(Protocol):
+    """The sheets of an open workbook."""
+
+    @property
+    def names(self) -> list[str]:
+        """The sheets' names, in the workbook's order."""
+        ...
+
+    def rows(self, name: str) -> Iterator[SheetRow]:
+        """The rows of sheet ``name`` that hold something, in order."""
+        ...
 
 
 def cell_text(value: Any) -> str:
@@ -50,62 +70,73 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _shown_scientific(value: Any, number_format: str | None) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and number_format is not None and "E+" in number_format.upper())
+def column_letter(position: int) -> str:
+    """A column as a spreadsheet names it: 0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    position += 1
+    while position:
+        position, left = divmod(position - 1, 26)
+        letters = chr(ord("A") + left) + letters
+    return letters
 
 
-def _rows(worksheet: Any, source: str) -> Iterator[tuple[Any, ...]]:
-    """The sheet's rows; a sheet whose XML is damaged is a problem of the file, not a crash."""
-    rows = worksheet.iter_rows(min_row=1)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except InputFileError:
-            raise
-        except Exception as exc:  # any parser's error: the XML inside the file is broken
-            raise InputFileError(
-                f"{source}: sheet {worksheet.title!r} cannot be read: the workbook is damaged "
-                f"({type(exc).__name__}); open it in your spreadsheet program and save it "
-                f"again") from None
-        yield row
+def damaged(source: str, sheet: str | None, exc: BaseException, *,
+            password: bool = False) -> InputFileError:
+    """The file's problem when its XML cannot be read. ``password``: the format keeps a
+    workbook protected with a password in the same file, its XML scrambled (.ods does)."""
+    where = f" sheet {sheet!r}" if sheet is not None else ""
+    why = "damaged or protected with a password" if password else "damaged"
+    again = "save it again without a password" if password else "save it again"
+    return InputFileError(f"{source}:{where} cannot be read: the workbook is {why} "
+                          f"({type(exc).__name__}); open it in your spreadsheet program and "
+                          f"{again}")
 
 
-def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
-    """Read ``sheet`` (or the first sheet) of the workbook at ``path``."""
-    # Imported here: only a workbook pays for importing openpyxl.
+@contextmanager
+def open_workbook(path: Path, *, kind: str, source: str) -> Iterator[Workbook]:
+    """The workbook at ``path``; ``kind`` is ``"xlsx"`` or ``"ods"``, as its bytes say."""
+    if kind == "ods":
+        # Imported here: only a workbook pays for importing what reads it.
+        from sync_job.read.opendocument import read_ods
+
+        yield read_ods(path, source=source)
+        return
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
         raise InputFileError(f"{source}: cannot open as an Excel workbook ({exc})") from None
     try:
-        names = workbook.sheetnames
-        if sheet is None:
-            worksheet = workbook.worksheets[0]
-        elif sheet in names:
-            worksheet = workbook[sheet]
-        else:
-            raise InputFileError(f"{source}: no sheet named {sheet!r}; the workbook has "
-                                 f"{', '.join(repr(n) for n in names)}")
+        yield _ExcelWorkbook(book, source)
+    finally:
+        book.close()
+
+
+class _ExcelWorkbook:
+    def __init__(self, book: Any, source: str) -> None:
+        self._book = book
+        self._source = source
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._book.sheetnames)
+
+    def rows(self, name: str) -> Iterator[SheetRow]:
+        worksheet = self._book[name]
         # Some programs write a wrong used-range; recompute it rather than trust it.
         if hasattr(worksheet, "reset_dimensions"):
             worksheet.reset_dimensions()
-        rows: list[tuple[int, list[str]]] = []
-        dates: dict[tuple[int, int], str] = {}
-        for number, cells_in_row in enumerate(_rows(worksheet, source), start=1):
-            values = [cell.value for cell in cells_in_row]
-            if not any(v is not None and str(v).strip() for v in values):
+        for number, cells_in_row in enumerate(self._read(worksheet), start=1):
+            if not any(c.value is not None and str(c.value).strip() for c in cells_in_row):
                 continue
             cells = []
+            dates = []
             for position, cell in enumerate(cells_in_row):
                 value = cell.value
                 if isinstance(value, dt.datetime | dt.date | dt.time):
-                    dates[(number, position)] = value.isoformat()
+                    dates.append(position)
                     cells.append(value.isoformat())
                 elif _shown_scientific(value, getattr(cell, "number_format", None)):
                     # The operator sees 2.56E+11 and the stored value may already be rounded
@@ -113,7 +144,24 @@ def read_sheet(path: Path, *, sheet: str | None, source: str) -> SheetCells:
                     cells.append(format(value, ".5E"))
                 else:
                     cells.append(cell_text(value))
-            rows.append((number, cells))
-        return SheetCells(sheet=worksheet.title, rows=rows, dates=dates)
-    finally:
-        workbook.close()
+            yield SheetRow(number, cells, tuple(dates))
+
+    def _read(self, worksheet: Any) -> Iterator[tuple[Any, ...]]:
+        """The sheet's rows; a sheet whose XML is damaged is a problem of the file, not a
+        crash."""
+        rows = worksheet.iter_rows(min_row=1)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except InputFileError:
+                raise
+            except Exception as exc:  # any parser's error: the XML inside the file is broken
+                raise damaged(self._source, worksheet.title, exc) from None
+            yield row
+
+
+def _shown_scientific(value: Any, number_format: str | None) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and number_format is not None and "E+" in number_format.upper())

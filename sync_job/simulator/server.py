@@ -47,6 +47,7 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 
 from sync_job.fields import ALL_FIELDS, VALUE_FIELDS
+from sync_job.stopping import STOP_SIGNALS
 
 __all__ = ["RecordedRequest", "Simulator", "load_contacts", "serve"]
 
@@ -768,7 +769,7 @@ def serve(
     fail_rate: float,
     rate_limit: float,
 ) -> None:
-    """Run the simulator for ``sync-job simulate`` until SIGINT or SIGTERM, then return cleanly.
+    """Run the simulator for ``sync-job simulate`` until Ctrl-C (or SIGTERM), then return cleanly.
 
     Prints one flushed line with the URL (never the token) so a script can wait for it.
     """
@@ -789,7 +790,7 @@ def serve(
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}
     if in_main:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:  # SIGTERM only where the platform sends it
             previous[signum] = signal.signal(signum, request_stop)
     try:
         sim.start()

@@ -30,6 +30,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from sync_job.errors import JournalError
 from sync_job.fields import VALUE_FIELDS
+from sync_job.state.links import open_no_follow
 
 JOURNAL_SUFFIX = ".journal.sqlite"
 
@@ -122,7 +124,7 @@ def _make_private(path: Path, flags: int) -> None:
     """Open ``path`` without following a symlink (creating it 0600 if ``flags`` say so) and
     take away any access of group and others."""
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = open_no_follow(path, flags, 0o600)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -131,7 +133,8 @@ def _make_private(path: Path, flags: int) -> None:
                                f"files the job creates: remove the link") from None
         raise JournalError(f"{path}: cannot open the journal ({exc.strerror})") from None
     try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+        # Windows has no group and other modes to take away (nor os.fchmod before 3.13).
+        if sys.platform != "win32" and stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
             os.fchmod(fd, 0o600)
     except OSError as exc:
         raise JournalError(f"{path}: cannot make the journal private ({exc.strerror})") from None
