@@ -20,7 +20,7 @@ from typing import Any
 
 from sync_job import __version__
 from sync_job.errors import ExitCode
-from sync_job.state.files import atomic_binary_writer
+from sync_job.state.files import SHARED, atomic_binary_writer
 
 OUTCOMES: dict[int, str] = {
     ExitCode.OK: "ok",
@@ -86,7 +86,8 @@ def build_summary(
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
-    """Write ``summary`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``summary`` to ``path`` atomically (temporary file, fsync, rename). It holds no
+    personal data, so its mode follows the umask: a monitoring user may read it."""
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-    with atomic_binary_writer(path) as handle:
+    with atomic_binary_writer(path, mode=SHARED) as handle:
         handle.write(text.encode("utf-8"))
