@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 from sync_job import __version__
 from sync_job.config import default_config_path, load_config
 from sync_job.errors import ExitCode, StartupError
+from sync_job.fields import STATUSES
 from sync_job.logs import LOG_FORMATS, configure_logging
 from sync_job.process import exit_now, use_jemalloc
 from sync_job.push.progress import progress_for
@@ -32,7 +33,8 @@ log = logging.getLogger("sync_job")
 RUN_EPILOG = """\
 exit codes:
   0  every row updated or unchanged (dry run: planned or unchanged)
-  1  the run finished, and some rows are invalid or failed (see the results file)
+  1  the run finished, and some rows failed, or more are invalid than
+     push.max_invalid allows (see the results file)
   2  the run could not start (bad config, input, flag or missing token, another run
      holds the lock, a file it would write is one it reads or keeps): nothing was
      sent and no file was changed
@@ -110,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(overrides push.max_changes)")
     run.add_argument("--force", action="store_true",
                      help="let this run through the safety brake once")
+    run.add_argument("--max-invalid", metavar="N|P%",
+                     help="invalid rows the run may have and still exit 0 (with a warning), "
+                          "e.g. 5 or 2%% (of the file's rows); default 0 "
+                          "(overrides push.max_invalid)")
     run.add_argument("--summary", type=Path, metavar="PATH",
                      help="where to write the run summary JSON (overrides results.summary; "
                           "default: beside the results file, e.g. results/results.summary.json)")
@@ -155,11 +161,11 @@ def _log_level(args: argparse.Namespace) -> int:
 
 
 def format_summary(report: RunReport) -> str:
-    """The end-of-run summary: counts per status, elapsed time, results path."""
-    from sync_job.report.results import STATUSES
-
+    """The end-of-run summary: counts per status (every status, also ``planned`` in a live
+    run, where the brake leaves rows planned), elapsed time, results path."""
     title = "dry run finished" if report.dry_run else "run finished"
-    lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code}"]
+    lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code} "
+             f"({report.outcome})"]
     if report.aborted_reason:
         lines.append(f"  stopped early: {report.aborted_reason}")
     if report.unavailable_reason:
@@ -173,9 +179,10 @@ def format_summary(report: RunReport) -> str:
         lines.append(f"  folded     {report.folded:>8}  (confirmed by an earlier run that did "
                      f"not finish)")
     for status in STATUSES:
-        if status == "planned" and not report.dry_run:
-            continue
         lines.append(f"  {status:<10} {report.counts.get(status, 0):>8}")
+    if 0 < report.counts.get("invalid", 0) <= report.invalid_allowed:
+        lines.append(f"  (the invalid rows are within push.max_invalid, {report.invalid_allowed} "
+                     f"allowed: they do not fail the run)")
     if not report.dry_run:
         lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
                      f"{report.throttled} answered 429)")
@@ -193,6 +200,7 @@ def _run(args: argparse.Namespace) -> int:
         "input": args.input, "snapshot": args.snapshot, "results": args.results,
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
+        "max_invalid": args.max_invalid,
     }
     config = load_config(args.config or default_config_path(), overrides,
                          dry_run=args.dry_run, force=args.force)

@@ -22,9 +22,11 @@ from typing import Any, ClassVar, cast
 
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
-from sync_job.plan.brake import ChangeLimit, parse_change_limit
+from sync_job.plan.brake import ChangeLimit, parse_change_limit, parse_invalid_limit
 
 DEFAULT_CONFIG_NAME = "config.yaml"
+NO_INVALID_ROWS = ChangeLimit(count=0)
+"""The default ``push.max_invalid``: any invalid row makes the run exit 1."""
 
 
 class _Checked:
@@ -122,6 +124,8 @@ class PushConfig(_Checked):
     unavailable."""
     stop_after_failures: int = 20
     """The circuit breaker: stop after this many rows in a row failed systemically; 0: never."""
+    max_invalid: ChangeLimit = NO_INVALID_ROWS
+    """Invalid rows a run may have and still exit 0: a count, or a share of the file's rows."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,6 +329,7 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "max_changes": parse_change_limit,
         "max_retry_wait": _number(minimum=0, strict=False, maximum=86_400),
         "stop_after_failures": _integer(minimum=0, maximum=1_000_000),
+        "max_invalid": parse_invalid_limit,
     },
 }
 
@@ -347,6 +352,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "sheet": ("input", "sheet"),
     "max_changes": ("push", "max_changes"),
     "summary": ("results", "summary"),
+    "max_invalid": ("push", "max_invalid"),
 }
 
 

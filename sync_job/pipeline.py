@@ -39,7 +39,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -113,6 +113,13 @@ class RunReport:
     folded: int = 0
     """Journal entries of an earlier, unfinished run folded into the snapshot at the start."""
     warnings: list[str] = field(default_factory=list)
+    invalid_allowed: int = 0
+    """Invalid rows this run may have and still exit 0 (``push.max_invalid``)."""
+    outcome: str = ""
+    """One word for how the run ended: ``ok``, ``rows_invalid``, ``rows_failed``, ``aborted``,
+    ``braked``, ``api_unavailable``, ``interrupted`` (``sync_job.report.summary.outcome_of``)."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The run summary, as written to ``summary_path``."""
 
     @property
     def stopped_because(self) -> str:
@@ -479,27 +486,55 @@ def finish(run: Run) -> None:
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
     report.counts = plan.counts
+    report.invalid_allowed = config.push.max_invalid.allowed(len(plan.results))
     report.exit_code = exit_code(report, run.stop)
+    _say_invalid_rows_allowed(run)
     report.elapsed = time.monotonic() - run.started
-    summary = build_summary(
-        RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=datetime.now(UTC),
+    ended_at = datetime.now(UTC)
+    report.summary = _summary(run, ended_at)
+    try:
+        write_summary(config.results.summary_path, report.summary)
+    except OSError as exc:
+        _not_written(report, f"{write_problem(config.results.summary_path, exc)}; the "
+                             f"summary was not written; {run.confirmed_in}")
+        report.exit_code = ExitCode.ABORTED
+        report.summary = _summary(run, ended_at)
+    report.outcome = report.summary["outcome"]
+
+
+def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
+    config, report = run.config, run.report
+    assert run.table is not None
+    return build_summary(
+        RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=ended_at,
                  input_path=config.input.path, input_sha256=run.table.sha256,
                  results_path=config.results.path, snapshot_path=config.snapshot.path),
         exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
         requests=report.requests, retries=report.retries, throttled=report.throttled,
         folded_from_journal=report.folded, stopped_because=report.stopped_because,
+        invalid_allowed=report.invalid_allowed,
     )
-    try:
-        write_summary(config.results.summary_path, summary)
-    except OSError as exc:
-        _not_written(report, f"{write_problem(config.results.summary_path, exc)}; the "
-                             f"summary was not written; {run.confirmed_in}")
-        report.exit_code = ExitCode.ABORTED
+
+
+def _say_invalid_rows_allowed(run: Run) -> None:
+    """Invalid rows within ``push.max_invalid`` do not fail the run, but are still said."""
+    report, limit = run.report, run.config.push.max_invalid
+    invalid = report.counts.get("invalid", 0)
+    if not 0 < invalid <= report.invalid_allowed:
+        return
+    rows = sum(report.counts.values())
+    allowed = (str(limit.count) if limit.count is not None else
+               f"{limit.percent:g}% of {rows} rows = {report.invalid_allowed}")
+    warning = (f"{invalid} invalid row(s), within push.max_invalid ({allowed}): they do not "
+               f"fail the run; the results file says what to fix")
+    report.warnings.append(warning)
+    log.warning("%s", warning)
 
 
 def exit_code(report: RunReport, stop: threading.Event) -> int:
     """The run's exit code; the first that applies of: aborted or a file not written (3),
-    the breaker (5), interrupted (130/143), the brake (4), rows invalid or failed (1)."""
+    the breaker (5), interrupted (130/143), the brake (4), rows failed or more invalid than
+    ``push.max_invalid`` allows (1)."""
     if report.aborted_reason or report.unwritten:
         return ExitCode.ABORTED
     if report.unavailable_reason:
@@ -508,7 +543,8 @@ def exit_code(report: RunReport, stop: threading.Event) -> int:
         return exit_code_of(stop)
     if report.braked_reason:
         return ExitCode.BRAKED
-    if report.counts.get("invalid", 0) or report.counts.get("failed", 0):
+    if (report.counts.get("failed", 0)
+            or report.counts.get("invalid", 0) > report.invalid_allowed):
         return ExitCode.ROWS_FAILED
     return ExitCode.OK
 

@@ -24,13 +24,23 @@ from sync_job.state.files import SHARED, atomic_binary_writer
 
 OUTCOMES: dict[int, str] = {
     ExitCode.OK: "ok",
-    ExitCode.ROWS_FAILED: "rows_failed",
+    ExitCode.CANNOT_START: "cannot_start",
     ExitCode.ABORTED: "aborted",
     ExitCode.BRAKED: "braked",
     ExitCode.API_UNAVAILABLE: "api_unavailable",
+    ExitCode.INTERNAL_ERROR: "internal_error",
     ExitCode.SIGINT: "interrupted",
     ExitCode.SIGTERM: "interrupted",
 }
+
+
+def outcome_of(exit_code: int, counts: Mapping[str, int]) -> str:
+    """One word for how the run ended. It follows the exit code, whose precedence decides
+    (``pipeline.exit_code``); exit 1 is ``rows_failed`` when the API refused a row, else
+    ``rows_invalid``: failed rows outrank invalid ones."""
+    if exit_code == ExitCode.ROWS_FAILED:
+        return "rows_failed" if counts.get("failed", 0) else "rows_invalid"
+    return OUTCOMES.get(exit_code, "internal_error")
 
 
 def iso_time(when: datetime) -> str:
@@ -61,6 +71,7 @@ def build_summary(
     throttled: int,
     folded_from_journal: int,
     stopped_because: str,
+    invalid_allowed: int,
 ) -> dict[str, Any]:
     """The summary as a JSON-ready dict (pure)."""
     return {
@@ -71,13 +82,14 @@ def build_summary(
         "elapsed_seconds": round((facts.ended_at - facts.started_at).total_seconds(), 3),
         "dry_run": dry_run,
         "exit_code": exit_code,
-        "outcome": OUTCOMES.get(exit_code, "error"),
+        "outcome": outcome_of(exit_code, counts),
         "stopped_because": stopped_because,
         "input": {"path": str(facts.input_path), "sha256": facts.input_sha256},
         "results_path": str(facts.results_path),
         "snapshot_path": str(facts.snapshot_path),
         "rows": sum(counts.values()),
         "counts": dict(counts),
+        "invalid_allowed": invalid_allowed,
         "requests": requests,
         "retries": retries,
         "throttled_429": throttled,
