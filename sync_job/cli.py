@@ -10,15 +10,16 @@ import ipaddress
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sync_job import __version__
 from sync_job.config import default_config_path, load_config
-from sync_job.errors import ExitCode, StartupError
+from sync_job.errors import ConfigError, ExitCode, StartupError
 from sync_job.fields import STATUSES
-from sync_job.logs import LOG_FORMATS, configure_logging
+from sync_job.logs import LOG_FORMATS, configure_logging, event_line
 from sync_job.process import exit_now, use_jemalloc
 from sync_job.push.progress import progress_for
 from sync_job.read.prefetch import read_soon
@@ -67,8 +68,24 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+class UsageError(Exception):
+    """A command line argparse cannot take; raised instead of exiting, so the command can say
+    it as text or as a JSON line."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    # Its subcommands' parsers are of this class too (argparse makes them with type(self)).
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sync-job",
         description="Keep the contacts of a Huduma SMS account in step with a file of changes: "
                     "validate every row, send only what changed, report row by row.",
@@ -120,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to write the run summary JSON (overrides results.summary; "
                           "default: beside the results file, e.g. results/results.summary.json)")
     run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
-                     help="log lines on stderr as text (default) or one JSON object per line")
+                     help="text (default), or json: every line on stdout and stderr is one "
+                          "JSON object carrying the run id, the final summary included")
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-v", "--verbose", action="store_true",
                           help="debug detail on stderr (rows by number and contactId, never "
@@ -195,7 +213,57 @@ def format_summary(report: RunReport) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> int:
+class Say:
+    """What the command prints besides its log: text for people, or with ``--log-format
+    json`` one JSON object per line carrying the run id."""
+
+    def __init__(self, *, json_lines: bool, run_id: str) -> None:
+        self.json_lines = json_lines
+        self.run_id = run_id
+
+    def summary(self, report: RunReport) -> None:
+        if not self.json_lines:
+            print(format_summary(report), flush=True)
+            return
+        level = "info" if report.exit_code == ExitCode.OK else "error"
+        title = "dry run finished" if report.dry_run else "run finished"
+        print(event_line("summary", run_id=self.run_id, level=level,
+                         message=f"{title}: exit code {report.exit_code} ({report.outcome})",
+                         fields=report.summary), flush=True)
+
+    def problem(self, event: str, message: str, exit_code: int, *, label: str = "",
+                **fields: Any) -> None:
+        """On stderr: ``sync-job: <label><message>``, or an ``event`` line with the exit
+        code."""
+        if self.json_lines:
+            line = event_line(event, run_id=self.run_id, level="error", message=message,
+                              fields={"exit_code": exit_code, **fields})
+        else:
+            line = f"sync-job: {label}{message}"
+        print(line, file=sys.stderr, flush=True)
+
+    def usage(self, exc: UsageError) -> int:
+        if self.json_lines:
+            self.problem("usage_error", exc.message, ExitCode.CANNOT_START,
+                         usage=exc.parser.format_usage().strip())
+        else:  # as argparse itself says it
+            exc.parser.print_usage(sys.stderr)
+            print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr, flush=True)
+        return ExitCode.CANNOT_START
+
+
+def _asks_for_json(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` says ``--log-format json`` (or an abbreviation argparse accepts),
+    found before parsing, so that even a usage error is said as JSON."""
+    for at, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if len(name) >= 3 and "--log-format".startswith(name):
+            following = argv[at + 1] if at + 1 < len(argv) else ""
+            return (value if "=" in arg else following) == "json"
+    return False
+
+
+def _run(args: argparse.Namespace, run_id: str, say: Say) -> int:
     overrides = {
         "input": args.input, "snapshot": args.snapshot, "results": args.results,
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
@@ -210,10 +278,10 @@ def _run(args: argparse.Namespace) -> int:
     reading = read_soon(config)
     from sync_job.pipeline import run_sync
 
+    progress = progress_for(sys.stderr, quiet=args.quiet, lines=say.json_lines)
     with stop_on_signals(StopRequest()) as stop:
-        report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet),
-                          reading=reading)
-    print(format_summary(report), flush=True)
+        report = run_sync(config, stop=stop, progress=progress, reading=reading, run_id=run_id)
+    say.summary(report)
     return report.exit_code
 
 
@@ -248,21 +316,35 @@ def console() -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sync-job`` console script and ``python -m sync_job``."""
-    args = build_parser().parse_args(argv)
-    configure_logging(level=_log_level(args), log_format=getattr(args, "log_format", "text"))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The run's id comes first: every line of this run carries it, a usage error's included.
+    run_id = uuid.uuid4().hex
+    say = Say(json_lines=_asks_for_json(argv), run_id=run_id)
     try:
-        return _run(args) if args.command == "run" else _simulate(args)
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return say.usage(exc)
+    configure_logging(level=_log_level(args), log_format=getattr(args, "log_format", "text"),
+                      run_id=run_id)
+    try:
+        if args.command == "run":
+            return _run(args, run_id, say)
+        return _simulate(args)
     except StartupError as exc:
-        print(f"sync-job: error: {exc}", file=sys.stderr, flush=True)
+        problems = {"problems": exc.problems} if isinstance(exc, ConfigError) else {}
+        say.problem("cannot_start", str(exc), ExitCode.CANNOT_START, label="error: ",
+                    **problems)
         return ExitCode.CANNOT_START
     except KeyboardInterrupt:
-        print("sync-job: interrupted", file=sys.stderr, flush=True)
+        say.problem("interrupted", "interrupted", ExitCode.SIGINT)
         return ExitCode.SIGINT
     except Exception as exc:  # a bug: say so briefly; never dump locals that may hold the token
-        print(f"sync-job: internal error: {type(exc).__name__}: {exc}", file=sys.stderr,
-              flush=True)
-        if getattr(args, "verbose", False):
-            import traceback
+        import traceback
 
-            traceback.print_exc(limit=20, file=sys.stderr)
+        trace = traceback.format_exc(limit=20) if getattr(args, "verbose", False) else ""
+        in_json = {"traceback": trace} if trace and say.json_lines else {}
+        say.problem("internal_error", f"internal error: {type(exc).__name__}: {exc}",
+                    ExitCode.INTERNAL_ERROR, **in_json)
+        if trace and not say.json_lines:
+            print(trace, end="", file=sys.stderr, flush=True)
         return ExitCode.INTERNAL_ERROR

@@ -173,12 +173,16 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[float], float] = full_jitter,
     reading: Reading | None = None,
+    run_id: str | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says and report what it did.
 
     Raises a :class:`~sync_job.errors.StartupError` before anything is sent or written when
     the run cannot start. Every other outcome is in the report: ``exit_code`` is an
     :class:`~sync_job.errors.ExitCode`.
+
+    ``run_id``: the run's id (default: a new uuid4 hex), for a caller that logged lines about
+    this run before calling.
 
     ``environ``: where the token is read (default ``os.environ``). ``stop``: set it from
     another thread or a signal handler to send no further request; the run then ends as
@@ -196,7 +200,8 @@ def run_sync(
     run = Run(
         config=config, stop=stop,
         report=RunReport(counts={}, exit_code=ExitCode.OK, results_path=config.results.path,
-                         elapsed=0.0, dry_run=config.dry_run, run_id=uuid.uuid4().hex,
+                         elapsed=0.0, dry_run=config.dry_run,
+                         run_id=uuid.uuid4().hex if run_id is None else run_id,
                          summary_path=config.results.summary_path),
         timing=Timing(sleep=sleep, clock=clock, jitter=jitter),
         progress=progress or (lambda total: SilentProgress()),

@@ -189,7 +189,9 @@ def test_json_log_lines_name_rows_by_number_and_contact_id(workspace: Workspace,
     assert row_2["contactId"] == "1001" and row_2["level"] == "debug"
     assert "updated" in row_2["message"]
     assert "Person One Renamed" not in done.stderr and "255713000002" not in done.stderr
-    assert "run finished" in done.stdout  # the summary for people still prints as text
+    [summary] = [json.loads(line) for line in done.stdout.splitlines()]  # the summary too
+    assert summary["event"] == "summary" and summary["counts"]["updated"] == 3
+    assert {line["run_id"] for line in lines} == {summary["run_id"]}
 
 
 def test_quiet_logs_only_warnings_but_still_prints_the_summary(workspace: Workspace,

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +22,7 @@ from sync_job.errors import ConfigError
 from sync_job.pipeline import run_sync
 from sync_job.simulator import Simulator
 from tests.conftest import TOKEN, Workspace, write_snapshot
-from tests.test_cli import count, sync_job
+from tests.test_cli import ROOT, count, sync_job
 
 CONTACTS = [
     {"contactId": str(5000 + n), "names": f"Member {n}", "number": f"25576{n:07d}",
@@ -47,20 +51,38 @@ def ws(tmp_path: Path, big_sim: Simulator) -> Workspace:
     return workspace
 
 
+def json_only(done: subprocess.CompletedProcess[str]) -> tuple[str, list[dict[str, Any]],
+                                                              list[dict[str, Any]]]:
+    """Every line of stdout and stderr is one JSON object, all with the same run id: that id
+    and the objects of each stream."""
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    err = [json.loads(line) for line in done.stderr.splitlines()]
+    ids = {line["run_id"] for line in out + err}
+    assert len(ids) == 1, ids
+    run_id = ids.pop()
+    assert re.fullmatch(r"[0-9a-f]{32}", run_id)
+    assert all({"time", "level", "event", "message"} <= set(line) for line in out + err)
+    return run_id, out, err
+
+
+
 # ------------------------------------------------------------------ alert semantics
 
 
 def test_invalid_rows_within_max_invalid_exit_0_with_a_warning_and_above_it_exit_1(
         ws: Workspace, big_sim: Simulator) -> None:
-    allowed = sync_job("run", "--max-invalid", "5%", cwd=ws.root)
+    allowed = sync_job("run", "--max-invalid", "5%", "--log-format", "json", cwd=ws.root)
     assert allowed.returncode == 0, allowed.stderr
-    assert "exit code 0 (ok)" in allowed.stdout
-    assert count(allowed.stdout, "invalid") == 3 and count(allowed.stdout, "updated") == 97
-    assert "within push.max_invalid, 5 allowed" in allowed.stdout
-    assert "WARNING: 3 invalid row(s), within push.max_invalid (5% of 100 rows = 5)" \
-        in allowed.stderr
-    summary = json.loads(ws.results.with_name("results.summary.json").read_text())
-    assert summary["outcome"] == "ok" and summary["invalid_allowed"] == 5
+    run_id, out, err = json_only(allowed)
+    [summary] = out
+    assert summary["event"] == "summary" and summary["outcome"] == "ok"
+    assert summary["exit_code"] == 0 and summary["run_id"] == run_id
+    assert summary["counts"]["invalid"] == 3 and summary["counts"]["updated"] == 97
+    assert summary["invalid_allowed"] == 5
+    warning = next(line for line in err if "within push.max_invalid" in line["message"])
+    assert warning["level"] == "warning"
+    assert "3 invalid row(s), within push.max_invalid (5% of 100 rows = 5)" in warning["message"]
+    assert any(line["event"] == "progress" for line in err)  # progress lines are JSON too
     assert big_sim.put_count() == 97
 
     default = sync_job("run", cwd=ws.root)  # push.max_invalid: 0, as before
@@ -88,6 +110,58 @@ def test_a_count_allows_that_many_and_failed_rows_are_never_allowed(
 def test_a_bad_max_invalid_is_a_config_error(ws: Workspace, value: str) -> None:
     with pytest.raises(ConfigError, match="--max-invalid: expected a whole number of rows"):
         load_config(ws.root / "config.yaml", {"max_invalid": value})
+
+
+# ------------------------------------------------------------------ JSON on every line
+
+
+def test_every_line_of_a_run_that_cannot_start_or_is_aborted_is_json_with_one_run_id(
+        ws: Workspace, big_sim: Simulator) -> None:
+    no_token = sync_job("run", "--log-format", "json", cwd=ws.root, token=None)
+    assert no_token.returncode == 2
+    _, out, err = json_only(no_token)
+    assert out == []
+    assert err[-1]["event"] == "cannot_start" and err[-1]["exit_code"] == 2
+    assert "HUDUMA_API_TOKEN" in err[-1]["message"]
+
+    aborted = sync_job("run", "--log-format", "json", cwd=ws.root, token="revoked-9d2e")
+    assert aborted.returncode == 3
+    _, out, err = json_only(aborted)
+    [summary] = out
+    assert summary["event"] == "summary" and summary["outcome"] == "aborted"
+    assert summary["exit_code"] == 3 and summary["stopped_because"]
+    assert summary["counts"]["failed"] >= 1 and summary["counts"]["skipped"] > 0
+    assert "revoked-9d2e" not in aborted.stdout + aborted.stderr
+
+    usage = sync_job("run", "--log-format", "json", "--concurrency", "many", cwd=ws.root)
+    assert usage.returncode == 2
+    _, out, [error] = json_only(usage)
+    assert out == [] and error["event"] == "usage_error" and error["exit_code"] == 2
+    assert "--concurrency" in error["message"] and error["usage"].startswith("usage: sync-job")
+
+
+def test_an_internal_error_is_one_json_line_with_the_traceback_only_when_verbose(
+        ws: Workspace, big_sim: Simulator, tmp_path: Path) -> None:
+    # A broken installation: tenacity, imported when the push starts, fails to import.
+    broken = tmp_path / "broken"
+    (broken / "tenacity").mkdir(parents=True)
+    (broken / "tenacity" / "__init__.py").write_text("raise ImportError('tenacity is broken')\n")
+    env = {**os.environ, "HUDUMA_API_TOKEN": TOKEN, "PYTHONPATH": f"{broken}{os.pathsep}{ROOT}"}
+
+    def run(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sync_job", "run", "--log-format", "json",
+                               *flags], cwd=ws.root, env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    quiet, verbose = run(), run("-v")
+    for done in (quiet, verbose):
+        assert done.returncode == 70
+        _, out, err = json_only(done)
+        assert out == [] and err[-1]["event"] == "internal_error"
+        assert err[-1]["exit_code"] == 70 and "tenacity is broken" in err[-1]["message"]
+    assert "traceback" not in json_only(quiet)[2][-1] and "Traceback" not in quiet.stderr
+    assert "Traceback (most recent call last)" in json_only(verbose)[2][-1]["traceback"]
+    assert big_sim.put_count() == 0
 
 
 # ------------------------------------------------------------------ modes
