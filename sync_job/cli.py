@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import os
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -38,7 +40,7 @@ exit codes:
      push.max_invalid allows (see the results file)
   2  the run could not start (bad config, input, flag or missing token, another run
      holds the lock, a file it would write is one it reads or keeps): nothing was
-     sent and no file was changed
+     sent and no file was changed but for the run's line in the run history
   3  aborted: the API answered 401 or 402, the journal could not be written, or the
      lock file was removed during the run, so no further request was sent; or a file
      could not be written (a full disk): the journal keeps every confirmed update
@@ -58,6 +60,13 @@ def _whole_number(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _how_many(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
     return value
 
 
@@ -146,6 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     loudness.add_argument("-q", "--quiet", action="store_true",
                           help="no progress bar or progress lines, and log only warnings and "
                                "errors; the final summary still prints")
+
+    runs = commands.add_parser(
+        "runs", help="list recent runs from the run history beside the snapshot",
+        description="List recent runs, oldest first and newest last, from the run history "
+                    "(<snapshot>.runs.jsonl): when each ended, dry or live, exit code and "
+                    "outcome, the input file and its SHA-256, the counts, and why it stopped.",
+    )
+    runs.add_argument("-n", type=_how_many, default=20, metavar="N",
+                      help="show the last N runs (default: 20; 0: all)")
+    runs.add_argument("--json", action="store_true",
+                      help="print the history's lines as they are: one JSON summary per run")
+    runs.add_argument("--config", type=Path, metavar="PATH",
+                      help="config file naming the snapshot (default: ./config.yaml when it "
+                           "exists)")
+    runs.add_argument("--snapshot", type=Path, metavar="PATH",
+                      help="the snapshot whose history to read (then no config is read)")
 
     sim = commands.add_parser(
         "simulate", help="serve the bundled Huduma API simulator on loopback",
@@ -270,8 +295,14 @@ def _run(args: argparse.Namespace, run_id: str, say: Say) -> int:
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
         "max_invalid": args.max_invalid,
     }
-    config = load_config(args.config or default_config_path(), overrides,
-                         dry_run=args.dry_run, force=args.force)
+    started_at = datetime.now(UTC)
+    try:
+        config = load_config(args.config or default_config_path(), overrides,
+                             dry_run=args.dry_run, force=args.force)
+    except ConfigError as exc:
+        # run_sync is never called, so the run's line in the history is the command's.
+        _record_config_error(exc, run_id, started_at, args.dry_run)
+        raise
     use_jemalloc()
     # The files are read while pandas and the rest of the job are imported (a third of a
     # second); run_sync raises what reading found, in its turn.
@@ -283,6 +314,45 @@ def _run(args: argparse.Namespace, run_id: str, say: Say) -> int:
         report = run_sync(config, stop=stop, progress=progress, reading=reading, run_id=run_id)
     say.summary(report)
     return report.exit_code
+
+
+def _record_config_error(exc: ConfigError, run_id: str, started_at: datetime,
+                         dry_run: bool) -> None:
+    """The history's ``cannot_start`` line of a config that does not load, when its problems
+    leave the snapshot known (else there is no history to write to)."""
+    from sync_job.report.summary import RunFacts, unstarted_summary
+    from sync_job.state.ledger import record_run
+
+    if exc.snapshot_path is None:
+        return
+    facts = RunFacts(run_id=run_id, started_at=started_at, ended_at=datetime.now(UTC),
+                     snapshot_path=exc.snapshot_path)
+    record_run(exc.snapshot_path, unstarted_summary(
+        facts, exit_code=ExitCode.CANNOT_START, dry_run=dry_run, message=str(exc)))
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from sync_job.report.history import format_runs
+    from sync_job.state.ledger import ledger_path_for, read_runs
+
+    if args.snapshot is not None:
+        snapshot = args.snapshot.absolute()
+    else:
+        snapshot = load_config(args.config or default_config_path()).snapshot.path
+    path = ledger_path_for(snapshot)
+    runs, unreadable = read_runs(path)
+    if unreadable:
+        log.warning("%s: %d line(s) could not be read (a run cut short while writing its line)",
+                    path, unreadable)
+    shown = runs[-args.n:] if args.n else runs
+    if args.json:
+        for run in shown:
+            print(json.dumps(run, ensure_ascii=False), flush=True)
+    elif not runs:
+        print(f"no run recorded yet in {path}", flush=True)
+    else:
+        print(format_runs(shown), flush=True)
+    return ExitCode.OK
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -329,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, run_id, say)
-        return _simulate(args)
+        return _runs(args) if args.command == "runs" else _simulate(args)
     except StartupError as exc:
         problems = {"problems": exc.problems} if isinstance(exc, ConfigError) else {}
         say.problem("cannot_start", str(exc), ExitCode.CANNOT_START, label="error: ",

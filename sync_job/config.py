@@ -484,6 +484,7 @@ def load_config(
 
     problems: list[str] = []
     values: dict[str, dict[str, Any]] = {section: {} for section in _SCHEMA}
+    wrong: set[str] = set()  # "section" or "section.key" given with a problem
 
     for section, body in raw.items():
         if section not in _SCHEMA:
@@ -494,6 +495,7 @@ def load_config(
             continue
         if not isinstance(body, dict):
             problems.append(f"{where}: {section}: expected a mapping of keys")
+            wrong.add(section)
             continue
         for key, value in body.items():
             checker = _SCHEMA[section].get(str(key))
@@ -505,6 +507,7 @@ def load_config(
             checked, problem = checker(value)
             if problem:
                 problems.append(f"{where}: {section}.{key}: {problem}, got {shown(value)}")
+                wrong.add(f"{section}.{key}")
             elif isinstance(checked, Path) and not checked.is_absolute():
                 values[section][str(key)] = base_dir / checked
             else:
@@ -518,6 +521,7 @@ def load_config(
         option = "--" + flag.replace("_", "-")
         if problem:
             problems.append(f"command line: {option}: {problem}, got {shown(value)}")
+            wrong.add(f"{section}.{key}")
         elif isinstance(checked, Path) and not checked.is_absolute():
             values[section][key] = Path.cwd() / checked
         else:
@@ -529,7 +533,10 @@ def load_config(
         if problem:
             problems.append(f"{where}: {problem}")
     if problems:
-        raise ConfigError(problems)
+        # The snapshot the run would have used, for its line in the run history.
+        snapshot = values["snapshot"].get("path", base_dir / SnapshotConfig.path)
+        raise ConfigError(problems, snapshot_path=None if wrong & {"snapshot", "snapshot.path"}
+                          else snapshot)
 
     # Default paths are relative like the file's own: to the config's folder (or the cwd).
     for section, key in (("input", "path"), ("snapshot", "path"), ("results", "path")):

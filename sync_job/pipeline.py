@@ -13,7 +13,14 @@
 6. **push** (a live run): each update is sent; each 200 goes into the journal before that
    worker starts its next request;
 7. **save the snapshot** with what the API confirmed, then let the journal forget it;
-8. **finish**: the results file and the summary, and the exit code.
+8. **finish**: the results file and the summary, and the exit code;
+9. **remember the run**: its summary as one line of the run history beside the snapshot.
+
+The history also gets a line when the run cannot start (a
+:class:`~sync_job.errors.StartupError` raised here, with outcome ``cannot_start``) or meets a
+bug (``internal_error``): ``run_sync`` writes it, and only ``run_sync``, for every error it
+raises once its config is known. (The command writes the line of a config that fails to load,
+before ``run_sync`` is called.)
 
 After the start, problems are per row: an invalid row is never sent, every other row still
 is. Should the lock file be deleted or replaced during the run (so another run may start),
@@ -54,9 +61,10 @@ from sync_job.push.ratelimit import full_jitter
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
 from sync_job.report.results import record_outcomes, set_where, write_results
-from sync_job.report.summary import RunFacts, build_summary, write_summary
+from sync_job.report.summary import RunFacts, build_summary, unstarted_summary, write_summary
 from sync_job.state.files import remove_leftovers, write_problem
 from sync_job.state.journal import Journal, describe_runs, fold, journal_path_for, read_pending
+from sync_job.state.ledger import ledger_path_for, record_run
 from sync_job.state.lock import RunLock, lock_path_for
 from sync_job.state.paths import check_paths, prepare_folder
 from sync_job.state.snapshot import (
@@ -119,7 +127,9 @@ class RunReport:
     """One word for how the run ended: ``ok``, ``rows_invalid``, ``rows_failed``, ``aborted``,
     ``braked``, ``api_unavailable``, ``interrupted`` (``sync_job.report.summary.outcome_of``)."""
     summary: dict[str, Any] = field(default_factory=dict)
-    """The run summary, as written to ``summary_path``."""
+    """The run summary, as written to ``summary_path`` and to the run history."""
+    ledger_path: Path | None = None
+    """The run history this run was recorded in (``<snapshot>.runs.jsonl``)."""
 
     @property
     def stopped_because(self) -> str:
@@ -161,6 +171,8 @@ class Run:
     """Confirmed updates the journal could not take."""
     confirmed_in: str = "nothing was sent"
     """Where the confirmed updates are, in words, for a file that cannot be written."""
+    recorded: bool = False
+    """The run's line is in the history: an error after it adds no second one."""
 
 
 def run_sync(
@@ -178,8 +190,8 @@ def run_sync(
     """Run one sync as ``config`` says and report what it did.
 
     Raises a :class:`~sync_job.errors.StartupError` before anything is sent or written when
-    the run cannot start. Every other outcome is in the report: ``exit_code`` is an
-    :class:`~sync_job.errors.ExitCode`.
+    the run cannot start (its line in the run history is the only file it writes). Every
+    other outcome is in the report: ``exit_code`` is an :class:`~sync_job.errors.ExitCode`.
 
     ``run_id``: the run's id (default: a new uuid4 hex), for a caller that logged lines about
     this run before calling.
@@ -192,6 +204,8 @@ def run_sync(
     (tests inject them; the default sleep wakes up early when ``stop`` is set). ``reading``:
     the files, already being read (:func:`~sync_job.read.prefetch.read_soon`).
     """
+    started, started_at = time.monotonic(), datetime.now(UTC)
+    run_id = uuid.uuid4().hex if run_id is None else run_id
     stop = stop if stop is not None else threading.Event()
     if sleep is None:
         def sleep(seconds: float) -> None:
@@ -200,24 +214,34 @@ def run_sync(
     run = Run(
         config=config, stop=stop,
         report=RunReport(counts={}, exit_code=ExitCode.OK, results_path=config.results.path,
-                         elapsed=0.0, dry_run=config.dry_run,
-                         run_id=uuid.uuid4().hex if run_id is None else run_id,
-                         summary_path=config.results.summary_path),
+                         elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
+                         summary_path=config.results.summary_path,
+                         ledger_path=ledger_path_for(config.snapshot.path)),
         timing=Timing(sleep=sleep, clock=clock, jitter=jitter),
         progress=progress or (lambda total: SilentProgress()),
-        started=time.monotonic(), started_at=datetime.now(UTC),
+        started=started, started_at=started_at,
     )
-    check_it_can_start(run, os.environ if environ is None else environ)
-    reading = reading or read_soon(config)
-    with contextlib.ExitStack() as held:
-        read_changes(run, reading)
-        open_state(run, held, reading.snapshot)
-        plan(run)
-        apply_brake(run)
-        if not config.dry_run and not run.report.braked_reason:
-            push(run)
-            save_snapshot(run)
-        finish(run)
+    try:
+        check_it_can_start(run, os.environ if environ is None else environ)
+        reading = reading or read_soon(config)
+        with contextlib.ExitStack() as held:
+            read_changes(run, reading)
+            open_state(run, held, reading.snapshot)
+            plan(run)
+            apply_brake(run)
+            if not config.dry_run and not run.report.braked_reason:
+                push(run)
+                save_snapshot(run)
+            finish(run)
+            remember(run)
+    except StartupError as exc:
+        _remember_early_end(run, ExitCode.CANNOT_START, str(exc))
+        raise
+    except Exception as exc:
+        # A bug: the type only, as its message might quote a cell.
+        _remember_early_end(run, ExitCode.INTERNAL_ERROR,
+                            f"internal error: {type(exc).__name__}")
+        raise
     return run.report
 
 
@@ -503,7 +527,7 @@ def finish(run: Run) -> None:
         _not_written(report, f"{write_problem(config.results.summary_path, exc)}; the "
                              f"summary was not written; {run.confirmed_in}")
         report.exit_code = ExitCode.ABORTED
-        report.summary = _summary(run, ended_at)
+        report.summary = _summary(run, ended_at)  # the history tells how the run really ended
     report.outcome = report.summary["outcome"]
 
 
@@ -513,7 +537,8 @@ def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
     return build_summary(
         RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=ended_at,
                  input_path=config.input.path, input_sha256=run.table.sha256,
-                 results_path=config.results.path, snapshot_path=config.snapshot.path),
+                 results_path=config.results.path, summary_path=config.results.summary_path,
+                 snapshot_path=config.snapshot.path),
         exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
         requests=report.requests, retries=report.retries, throttled=report.throttled,
         folded_from_journal=report.folded, stopped_because=report.stopped_because,
@@ -534,6 +559,25 @@ def _say_invalid_rows_allowed(run: Run) -> None:
                f"fail the run; the results file says what to fix")
     report.warnings.append(warning)
     log.warning("%s", warning)
+
+
+def remember(run: Run) -> None:
+    """The run's line in the history."""
+    run.recorded = record_run(run.config.snapshot.path, run.report.summary)
+
+
+def _remember_early_end(run: Run, code: ExitCode, message: str) -> None:
+    """The history's line for a run that raises: it could not start, or met a bug."""
+    config, report = run.config, run.report
+    if run.recorded:
+        return
+    facts = RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=datetime.now(UTC),
+                     input_path=config.input.path,
+                     input_sha256=run.table.sha256 if run.table is not None else None,
+                     results_path=config.results.path, summary_path=config.results.summary_path,
+                     snapshot_path=config.snapshot.path)
+    record_run(config.snapshot.path, unstarted_summary(facts, exit_code=code,
+                                                       dry_run=config.dry_run, message=message))
 
 
 def exit_code(report: RunReport, stop: threading.Event) -> int:

@@ -47,6 +47,9 @@ def test_every_command_has_help(tmp_path: Path) -> None:
                    "--concurrency", "--rate-limit", "--dry-run", "--max-changes", "--force",
                    "--max-invalid", "--summary", "--log-format", "--verbose", "--quiet"):
         assert option in run_help
+    runs_help = sync_job("runs", "--help", cwd=tmp_path).stdout
+    for option in ("-n N", "--json", "--config", "--snapshot"):
+        assert option in runs_help
     assert "exit codes" in run_help
     for code in (" 0 ", " 1 ", " 2 ", " 3 ", " 4 ", " 70 ", "130 ", "143"):
         assert code in run_help

@@ -5,12 +5,14 @@ simulator."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from sync_job.config import load_config
 from sync_job.errors import ConfigError
 from sync_job.pipeline import run_sync
 from sync_job.simulator import Simulator
+from sync_job.state.ledger import append_run, ledger_path_for, read_runs
 from tests.conftest import TOKEN, Workspace, write_snapshot
 from tests.test_cli import ROOT, count, sync_job
 
@@ -65,6 +68,11 @@ def json_only(done: subprocess.CompletedProcess[str]) -> tuple[str, list[dict[st
     return run_id, out, err
 
 
+def history(ws: Workspace) -> list[dict[str, Any]]:
+    runs, unreadable = read_runs(ledger_path_for(ws.snapshot))
+    assert unreadable == 0
+    return runs
+
 
 # ------------------------------------------------------------------ alert semantics
 
@@ -104,6 +112,7 @@ def test_a_count_allows_that_many_and_failed_rows_are_never_allowed(
     assert run_sync(ws.config(max_invalid=1), environ=env).exit_code == 0
     report = run_sync(ws.config(max_invalid=0), environ=env)
     assert (report.exit_code, report.outcome) == (1, "rows_invalid")
+    assert [run["outcome"] for run in history(ws)] == ["rows_failed", "ok", "rows_invalid"]
 
 
 @pytest.mark.parametrize("value", ["lots", "-1", "150%", "off"])
@@ -119,25 +128,30 @@ def test_every_line_of_a_run_that_cannot_start_or_is_aborted_is_json_with_one_ru
         ws: Workspace, big_sim: Simulator) -> None:
     no_token = sync_job("run", "--log-format", "json", cwd=ws.root, token=None)
     assert no_token.returncode == 2
-    _, out, err = json_only(no_token)
+    run_id, out, err = json_only(no_token)
     assert out == []
     assert err[-1]["event"] == "cannot_start" and err[-1]["exit_code"] == 2
     assert "HUDUMA_API_TOKEN" in err[-1]["message"]
+    # run_sync raised it, so run_sync wrote its line in the history, and only once
+    assert [(r["run_id"], r["outcome"], r["exit_code"]) for r in history(ws)] == [
+        (run_id, "cannot_start", 2)]
 
     aborted = sync_job("run", "--log-format", "json", cwd=ws.root, token="revoked-9d2e")
     assert aborted.returncode == 3
-    _, out, err = json_only(aborted)
+    run_id, out, err = json_only(aborted)
     [summary] = out
     assert summary["event"] == "summary" and summary["outcome"] == "aborted"
     assert summary["exit_code"] == 3 and summary["stopped_because"]
     assert summary["counts"]["failed"] >= 1 and summary["counts"]["skipped"] > 0
     assert "revoked-9d2e" not in aborted.stdout + aborted.stderr
+    assert history(ws)[-1]["run_id"] == run_id
 
     usage = sync_job("run", "--log-format", "json", "--concurrency", "many", cwd=ws.root)
     assert usage.returncode == 2
     _, out, [error] = json_only(usage)
     assert out == [] and error["event"] == "usage_error" and error["exit_code"] == 2
     assert "--concurrency" in error["message"] and error["usage"].startswith("usage: sync-job")
+    assert len(history(ws)) == 2  # a command line argparse refuses is no run of a config
 
 
 def test_an_internal_error_is_one_json_line_with_the_traceback_only_when_verbose(
@@ -156,12 +170,80 @@ def test_an_internal_error_is_one_json_line_with_the_traceback_only_when_verbose
     quiet, verbose = run(), run("-v")
     for done in (quiet, verbose):
         assert done.returncode == 70
-        _, out, err = json_only(done)
+        run_id, out, err = json_only(done)
         assert out == [] and err[-1]["event"] == "internal_error"
         assert err[-1]["exit_code"] == 70 and "tenacity is broken" in err[-1]["message"]
+        line = next(r for r in history(ws) if r["run_id"] == run_id)
+        assert line["outcome"] == "internal_error" and line["exit_code"] == 70
+        assert line["stopped_because"] == "internal error: ImportError"
     assert "traceback" not in json_only(quiet)[2][-1] and "Traceback" not in quiet.stderr
     assert "Traceback (most recent call last)" in json_only(verbose)[2][-1]["traceback"]
     assert big_sim.put_count() == 0
+
+
+# ------------------------------------------------------------------ the run history
+
+
+def test_five_runs_leave_five_lines_and_sync_job_runs_lists_them(
+        ws: Workspace, big_sim: Simulator, env: dict[str, str]) -> None:
+    config = str(ws.root / "config.yaml")
+    empty = sync_job("runs", "--config", config, cwd=ws.root)
+    assert empty.returncode == 0 and "no run recorded yet" in empty.stdout
+
+    ledger = ledger_path_for(ws.snapshot)
+    after_each: list[bytes] = []
+    ws.write_changes(ROWS[:12])  # one invalid row
+    dry = run_sync(ws.config(dry_run=True), environ={})
+    after_each.append(ledger.read_bytes())
+    live = run_sync(ws.config(), environ=env, run_id="nightly-2026-05-04")
+    after_each.append(ledger.read_bytes())
+    no_token = sync_job("run", cwd=ws.root, token=None)
+    after_each.append(ledger.read_bytes())
+    bad_flag = sync_job("run", "--max-changes", "lots", cwd=ws.root)  # load_config refuses it
+    after_each.append(ledger.read_bytes())
+    stop = threading.Event()
+    stop.set()
+    interrupted = run_sync(ws.config(), environ=env, stop=stop)
+    after_each.append(ledger.read_bytes())
+
+    assert (dry.exit_code, live.exit_code, no_token.returncode, bad_flag.returncode,
+            interrupted.exit_code) == (1, 1, 2, 2, 130)
+    # append-only: each run only added one line to what was there
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(after_each))
+    assert [text.count(b"\n") for text in after_each] == [1, 2, 3, 4, 5]
+    runs = history(ws)
+    assert [run["outcome"] for run in runs] == ["rows_invalid", "rows_invalid", "cannot_start",
+                                                "cannot_start", "interrupted"]
+    assert runs[1]["run_id"] == "nightly-2026-05-04" == live.run_id
+    assert "--max-changes" in runs[3]["stopped_because"] and runs[3]["exit_code"] == 2
+    assert runs[2]["input"]["sha256"] is None and runs[0]["dry_run"] is True
+    text = ledger.read_text()
+    for secret in (TOKEN, *PERSONAL):
+        assert secret not in text
+
+    table = sync_job("runs", "--config", config, cwd=ws.root)
+    assert table.returncode == 0, table.stderr
+    header, *lines = table.stdout.splitlines()
+    assert header.split()[:4] == ["ended", "(UTC)", "run", "mode"]
+    assert len(lines) == 5
+    for run, line in zip(runs, lines, strict=True):
+        assert run["run_id"][:8] in line and f" {run['outcome']} " in line
+    assert "changes.csv" in lines[1] and runs[1]["input"]["sha256"][:12] in lines[1]
+    assert re.search(r"\b1\s+rows_invalid\b", lines[1]) and "interrupted" in lines[4]
+    assert "run interrupted" in lines[4]  # why it stopped
+
+    last_two = sync_job("runs", "--json", "-n", "2", "--snapshot", str(ws.snapshot),
+                        cwd=ws.root)
+    assert [json.loads(line) for line in last_two.stdout.splitlines()] == runs[-2:]
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped_and_the_next_line_starts_fresh(
+        tmp_path: Path) -> None:
+    ledger = tmp_path / "snapshot.csv.runs.jsonl"
+    ledger.write_text('{"run_id": "a", "outcome": "ok"}\n{"run_id": "b", "outc')
+    append_run(ledger, {"run_id": "c", "outcome": "ok"})
+    runs, unreadable = read_runs(ledger)
+    assert [run["run_id"] for run in runs] == ["a", "c"] and unreadable == 1
 
 
 # ------------------------------------------------------------------ modes
@@ -172,7 +254,7 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.parametrize(("umask", "shared"), [(0o022, 0o644), (0o027, 0o640)])
-def test_the_summary_follows_the_umask_while_personal_data_stays_private(
+def test_summary_and_history_follow_the_umask_while_personal_data_stays_private(
         ws: Workspace, env: dict[str, str], umask: int, shared: int) -> None:
     ws.write_changes(ROWS[:5])
     old = os.umask(umask)
@@ -182,6 +264,7 @@ def test_the_summary_follows_the_umask_while_personal_data_stays_private(
         os.umask(old)
     assert report.summary_path is not None
     assert mode(report.summary_path) == shared
+    assert mode(ledger_path_for(ws.snapshot)) == shared
     assert mode(report.results_path) == 0o600 and mode(ws.snapshot) == 0o600
     for secret in (TOKEN, *PERSONAL):
         assert secret not in report.summary_path.read_text()

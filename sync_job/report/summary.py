@@ -2,11 +2,11 @@
 
 Written atomically beside the results file (``results/results.csv`` →
 ``results/results.summary.json``) unless ``results.summary`` or ``--summary`` say otherwise,
-for every run that started: exit codes 0, 1, 3, 4, 5, 130 and 143. A run that could not start
-(exit 2) changes no file, this one included; a monitor that reads the summary should also alert
-when ``ended_at`` grows old.
+for every run that started: exit codes 0, 1, 3, 4, 5, 130 and 143. The same object is the
+run's line in the run history (``state.ledger``), which also records runs that could not
+start (exit 2) or met a bug (exit 70): they write no summary file.
 
-It holds counts and ids only: no personal data, never the token.
+It holds counts, ids and paths only: no personal data, never the token.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from sync_job import __version__
 from sync_job.errors import ExitCode
+from sync_job.fields import STATUSES
 from sync_job.state.files import SHARED, atomic_binary_writer
 
 OUTCOMES: dict[int, str] = {
@@ -54,10 +55,16 @@ class RunFacts:
     run_id: str
     started_at: datetime
     ended_at: datetime
-    input_path: Path
-    input_sha256: str
-    results_path: Path
     snapshot_path: Path
+    input_path: Path | None = None
+    """None (null in JSON) where a run that could not start never knew it."""
+    input_sha256: str | None = None
+    results_path: Path | None = None
+    summary_path: Path | None = None
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def build_summary(
@@ -84,8 +91,9 @@ def build_summary(
         "exit_code": exit_code,
         "outcome": outcome_of(exit_code, counts),
         "stopped_because": stopped_because,
-        "input": {"path": str(facts.input_path), "sha256": facts.input_sha256},
-        "results_path": str(facts.results_path),
+        "input": {"path": _text(facts.input_path), "sha256": facts.input_sha256},
+        "results_path": _text(facts.results_path),
+        "summary_path": _text(facts.summary_path),
         "snapshot_path": str(facts.snapshot_path),
         "rows": sum(counts.values()),
         "counts": dict(counts),
@@ -95,6 +103,15 @@ def build_summary(
         "throttled_429": throttled,
         "folded_from_journal": folded_from_journal,
     }
+
+
+def unstarted_summary(facts: RunFacts, *, exit_code: int, dry_run: bool,
+                      message: str) -> dict[str, Any]:
+    """The history's line for a run that ended before it counted any row: it could not start
+    (exit 2, ``message`` the StartupError's, which never holds personal data) or met a bug."""
+    return build_summary(facts, exit_code=exit_code, dry_run=dry_run,
+                         counts=dict.fromkeys(STATUSES, 0), requests=0, retries=0, throttled=0,
+                         folded_from_journal=0, stopped_because=message, invalid_allowed=0)
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
