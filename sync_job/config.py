@@ -17,12 +17,14 @@ import unicodedata
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
 from sync_job.plan.brake import ChangeLimit, parse_change_limit, parse_invalid_limit
+from sync_job.report.naming import PLACEHOLDERS, fill, unknown_placeholders
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 NO_INVALID_ROWS = ChangeLimit(count=0)
@@ -99,14 +101,22 @@ class SnapshotConfig(_Checked):
 class ResultsConfig(_Checked):
     _section = "results"
     path: Path = Path("results/results.csv")
+    """May hold the placeholders ``{run_id}``, ``{date}`` and ``{time}`` (UTC)."""
     summary: Path | None = None
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
+    keep: int | None = None
+    """Keep the newest this many results files (and summaries) the job made; None: all."""
 
     @property
     def summary_path(self) -> Path:
         if self.summary is not None:
             return self.summary
         return self.path.with_name(self.path.stem + ".summary.json")
+
+    def for_run(self, *, run_id: str, when: datetime) -> ResultsConfig:
+        """These settings with the placeholders filled for one run."""
+        return dataclasses.replace(self, path=fill(self.path, run_id=run_id, when=when),
+                                   summary=fill(self.summary_path, run_id=run_id, when=when))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,6 +224,15 @@ def redact_userinfo(text: str) -> str:
     return re.sub(r"(?<=//)[^/?#]*@", "…@", text)
 
 
+def _results_path(raw: Any) -> tuple[Any, str | None]:
+    path, problem = _path(raw)
+    unknown = unknown_placeholders(path) if path is not None else []
+    if unknown:
+        known = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+        return None, f"unknown placeholder {unknown[0]} (known: {known})"
+    return path, problem
+
+
 def _url(raw: Any) -> tuple[Any, str | None]:
     if not isinstance(raw, str):
         return None, "expected an http:// or https:// URL"
@@ -319,7 +338,8 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "phone_check": _choice("possible", "valid", "format"),
     },
     "snapshot": {"path": _path},
-    "results": {"path": _path, "summary": _path},
+    "results": {"path": _results_path, "summary": _results_path,
+                "keep": _integer(minimum=1, maximum=1_000_000)},
     "push": {
         "concurrency": _integer(minimum=1, maximum=256),
         "rate_limit": _number(minimum=0, strict=False, maximum=10_000),

@@ -14,7 +14,8 @@
    worker starts its next request;
 7. **save the snapshot** with what the API confirmed, then let the journal forget it;
 8. **finish**: the results file and the summary, and the exit code;
-9. **remember the run**: its summary as one line of the run history beside the snapshot.
+9. **remember the run**: its summary as one line of the run history beside the snapshot,
+   then, with ``results.keep``, remove the oldest results files the history names.
 
 The history also gets a line when the run cannot start (a
 :class:`~sync_job.errors.StartupError` raised here, with outcome ``cannot_start``) or meets a
@@ -35,6 +36,7 @@ call it like any function.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -51,8 +53,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from sync_job.config import Config
-from sync_job.errors import ExitCode, StartupError
+from sync_job.config import Config, ResultsConfig, shown
+from sync_job.errors import ConfigError, ExitCode, StartupError
 from sync_job.plan.brake import brake_reason
 from sync_job.plan.make import Plan, PlanOptions, Update, make_plan
 from sync_job.push.access import check_base_url, read_token
@@ -60,11 +62,12 @@ from sync_job.push.progress import ProgressFactory, SilentProgress
 from sync_job.push.ratelimit import full_jitter
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
+from sync_job.report.naming import RUN_ID
 from sync_job.report.results import record_outcomes, set_where, write_results
 from sync_job.report.summary import RunFacts, build_summary, unstarted_summary, write_summary
 from sync_job.state.files import remove_leftovers, write_problem
 from sync_job.state.journal import Journal, describe_runs, fold, journal_path_for, read_pending
-from sync_job.state.ledger import ledger_path_for, record_run
+from sync_job.state.ledger import ledger_path_for, prune_results, read_runs, record_run
 from sync_job.state.lock import RunLock, lock_path_for
 from sync_job.state.paths import check_paths, prepare_folder
 from sync_job.state.snapshot import (
@@ -153,6 +156,9 @@ class Run:
     """One run's working state, handed from step to step."""
 
     config: Config
+    """With the placeholders of the results paths filled for this run."""
+    results_template: ResultsConfig
+    """``results`` as configured, placeholders and all: which files ``results.keep`` counts."""
     report: RunReport
     stop: threading.Event
     timing: Timing
@@ -194,7 +200,8 @@ def run_sync(
     other outcome is in the report: ``exit_code`` is an :class:`~sync_job.errors.ExitCode`.
 
     ``run_id``: the run's id (default: a new uuid4 hex), for a caller that logged lines about
-    this run before calling.
+    this run before calling; letters, digits, ``_``, ``-`` and ``.``, at most 64, as it may
+    name files (``results.path: results/{run_id}.csv``).
 
     ``environ``: where the token is read (default ``os.environ``). ``stop``: set it from
     another thread or a signal handler to send no further request; the run then ends as
@@ -206,13 +213,18 @@ def run_sync(
     """
     started, started_at = time.monotonic(), datetime.now(UTC)
     run_id = uuid.uuid4().hex if run_id is None else run_id
+    if not RUN_ID.fullmatch(run_id):
+        raise ConfigError([f"run_id: expected letters, digits, '_', '-' or '.' (at most 64, "
+                           f"not starting with '.'), got {shown(run_id)}"])
     stop = stop if stop is not None else threading.Event()
     if sleep is None:
         def sleep(seconds: float) -> None:
             stop.wait(seconds)  # a stop request cuts a retry wait short
 
+    template = config.results
+    config = dataclasses.replace(config, results=template.for_run(run_id=run_id, when=started_at))
     run = Run(
-        config=config, stop=stop,
+        config=config, results_template=template, stop=stop,
         report=RunReport(counts={}, exit_code=ExitCode.OK, results_path=config.results.path,
                          elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
                          summary_path=config.results.summary_path,
@@ -233,7 +245,7 @@ def run_sync(
                 push(run)
                 save_snapshot(run)
             finish(run)
-            remember(run)
+            remember(run)  # still under the lock: no other live run prunes meanwhile
     except StartupError as exc:
         _remember_early_end(run, ExitCode.CANNOT_START, str(exc))
         raise
@@ -562,8 +574,24 @@ def _say_invalid_rows_allowed(run: Run) -> None:
 
 
 def remember(run: Run) -> None:
-    """The run's line in the history."""
-    run.recorded = record_run(run.config.snapshot.path, run.report.summary)
+    """The run's line in the history; then, with ``results.keep``, the oldest results files
+    the history names are removed."""
+    config, report, template = run.config, run.report, run.results_template
+    snapshot, ledger = config.snapshot.path, ledger_path_for(config.snapshot.path)
+    run.recorded = record_run(snapshot, report.summary)
+    if not run.recorded or template.keep is None:
+        return
+    spare = [config.input.path, snapshot, journal_path_for(snapshot), lock_path_for(snapshot),
+             ledger]
+    try:
+        removed = prune_results(read_runs(ledger)[0], template=template.path,
+                                keep=template.keep, spare=spare)
+    except OSError as exc:
+        log.warning("results.keep: could not remove old results files (%s)", exc)
+        return
+    if removed:
+        log.info("removed %d file(s) of runs older than the newest %d (results.keep)",
+                 len(removed), template.keep)
 
 
 def _remember_early_end(run: Run, code: ExitCode, message: str) -> None:

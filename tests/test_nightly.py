@@ -5,6 +5,7 @@ simulator."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -244,6 +245,81 @@ def test_a_line_cut_short_by_a_crash_is_skipped_and_the_next_line_starts_fresh(
     append_run(ledger, {"run_id": "c", "outcome": "ok"})
     runs, unreadable = read_runs(ledger)
     assert [run["run_id"] for run in runs] == ["a", "c"] and unreadable == 1
+
+
+def test_a_run_id_that_could_not_name_a_file_is_refused(ws: Workspace) -> None:
+    with pytest.raises(ConfigError, match="run_id: expected letters"):
+        run_sync(ws.config(dry_run=True), run_id="../../etc/x")
+    assert not ledger_path_for(ws.snapshot).exists()
+
+
+# ------------------------------------------------------------------ a results file per run
+
+
+def keep_config(ws: Workspace, path: str, keep: int, *, dry_run: bool = False,
+                summary: str | None = None) -> Any:
+    config = ws.config(dry_run=dry_run)
+    return dataclasses.replace(config, results=dataclasses.replace(
+        config.results, path=ws.root / path, keep=keep,
+        summary=ws.root / summary if summary else None))
+
+
+def test_results_keep_keeps_the_newest_files_the_job_made_and_nothing_else(
+        ws: Workspace, env: dict[str, str]) -> None:
+    ws.write_changes(ROWS[:5])
+    foreign = ws.root / "results" / "notes.txt"
+    foreign.parent.mkdir()
+    foreign.write_text("mine")
+    # a dry run of the operator's: the job made it, but not from this template
+    check = run_sync(keep_config(ws, "results/check.csv", 1, dry_run=True), environ={})
+    reports = []
+    for n in range(5):
+        config = keep_config(ws, "results/{date}/results-{time}-{run_id}.csv", 3,
+                             dry_run=n % 2 == 1)
+        reports.append(run_sync(config, environ=env))
+        if n == 0:  # looks like one of the job's, but the history does not name it
+            lookalike = reports[0].results_path.with_name(
+                f"results-000000-{'f' * 32}.csv")
+            lookalike.write_text("not the job's")
+
+    for report in reports:
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", report.results_path.parent.name)
+        assert re.fullmatch(rf"results-\d{{6}}-{report.run_id}\.csv", report.results_path.name)
+        assert report.summary_path == report.results_path.with_suffix(".summary.json")
+    kept, gone = reports[2:], reports[:2]
+    assert all(r.results_path.is_file() and r.summary_path.is_file() for r in kept)
+    assert not any(r.results_path.exists() or r.summary_path.exists() for r in gone)
+    assert foreign.read_text() == "mine" and lookalike.read_text() == "not the job's"
+    on_disk = {p for p in (ws.root / "results").rglob("*") if p.is_file()}
+    assert on_disk == {foreign, lookalike, check.results_path, check.summary_path,
+                       *(r.results_path for r in kept), *(r.summary_path for r in kept)}
+    assert [run["results_path"] for run in history(ws)] == [str(r.results_path)
+                                                            for r in [check, *reports]]
+
+
+def test_results_keep_removes_an_emptied_placeholder_folder_and_spares_a_shared_summary(
+        ws: Workspace, env: dict[str, str]) -> None:
+    ws.write_changes(ROWS[:5])
+    reports = [run_sync(keep_config(ws, "results/{run_id}/results.csv", 1,
+                                    summary="results/latest.summary.json"), environ=env)
+               for _ in range(3)]
+    assert sorted(p.name for p in (ws.root / "results").iterdir()) == sorted(
+        [reports[-1].run_id, "latest.summary.json"])
+    summary = json.loads((ws.root / "results" / "latest.summary.json").read_text())
+    assert summary["run_id"] == reports[-1].run_id
+
+
+def test_an_unknown_placeholder_is_a_config_error(ws: Workspace) -> None:
+    path = ws.root / "config.yaml"
+    path.write_text(path.read_text().replace(
+        f"  path: {ws.results}\n", "  path: results/{user}-{date}.csv\n  keep: 0\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert any("results.path: unknown placeholder {user} (known: {run_id}, {date}, {time})"
+               in problem for problem in caught.value.problems)
+    assert any("results.keep" in problem for problem in caught.value.problems)
+    with pytest.raises(ConfigError, match=r"--results: unknown placeholder \{x\}"):
+        load_config(None, {"results": "out/{x}.csv"})
 
 
 # ------------------------------------------------------------------ modes

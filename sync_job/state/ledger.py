@@ -5,6 +5,9 @@ could not start once its snapshot was known. Lines are only ever appended (``O_A
 ``write`` each, fsynced), so two runs ending at once (a dry run beside a live one) never mix
 their lines, and a crash leaves at worst a last line cut short, which readers skip. Like the
 summary it holds no personal data, so its mode follows the umask.
+
+It is also how the job knows the results files it made itself: ``results.keep`` removes old
+ones named in the history, never a file it does not name (:func:`prune_results`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sync_job.report.naming import has_placeholders, pattern
 from sync_job.state.files import SHARED
 
 log = logging.getLogger("sync_job")
@@ -100,3 +104,47 @@ def read_runs(path: Path) -> tuple[list[dict[str, Any]], int]:
             unreadable += 1
     return runs, unreadable
 
+
+def prune_results(runs: Iterable[Mapping[str, Any]], *, template: Path, keep: int,
+                  spare: Iterable[Path]) -> list[Path]:
+    """Remove the results files (and their summaries) of all but the newest ``keep`` runs
+    whose results path the ``template`` made; return the files removed.
+
+    Only files the history names are candidates, and only those matching the template: a
+    dry run's ``--results check.csv`` or a file someone put in the folder is never touched,
+    nor a path a kept run still uses, nor any path of ``spare`` (the files this run reads and
+    keeps), nor anything but a regular file. A folder named by a placeholder is removed once
+    empty."""
+    made = pattern(template)
+    newest_first: list[tuple[str, str]] = []
+    for run in reversed(list(runs)):
+        results, summary = run.get("results_path"), run.get("summary_path")
+        if run.get("outcome") == "cannot_start" or not isinstance(results, str):
+            continue  # a run that did not start made no file
+        if made.fullmatch(results):
+            newest_first.append((results, summary if isinstance(summary, str) else ""))
+    kept: set[str] = set()
+    doomed: list[str] = []
+    distinct: set[str] = set()
+    for results, summary in newest_first:
+        if results not in distinct and len(distinct) < keep:
+            kept.update((results, summary))
+        elif results not in kept:
+            doomed.extend((results, summary))
+        distinct.add(results)
+    never = {os.path.realpath(path) for path in spare}
+    removed = []
+    for name in dict.fromkeys(doomed):  # in order, once each
+        if not name or name in kept or os.path.realpath(name) in never:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISREG(os.lstat(name).st_mode):
+                os.unlink(name)
+                removed.append(Path(name))
+    if has_placeholders(template.parent):
+        made_folder = pattern(template.parent)
+        for folder in {path.parent for path in removed}:
+            if made_folder.fullmatch(str(folder)):
+                with contextlib.suppress(OSError):  # not empty: a kept run's, or someone's
+                    folder.rmdir()
+    return removed
