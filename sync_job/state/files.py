@@ -36,10 +36,14 @@ SHARED = 0o666
 monitoring user can read them."""
 
 
+# Flags that exist on POSIX only (Windows has neither; O_EXCL already refuses any link).
+_POSIX_FLAGS: int = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def _new_temp(path: Path, mode: int) -> str:
     """Create ``.<name>.XXXXXXXX.tmp`` beside ``path``; the kernel applies the umask to
     ``mode``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _POSIX_FLAGS
     while True:
         name = str(path.parent / f"{_temp_prefix(path)}{secrets.token_hex(4)}{_TEMP_SUFFIX}")
         try:

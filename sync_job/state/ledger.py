@@ -26,6 +26,12 @@ from sync_job.state.files import SHARED
 
 log = logging.getLogger("sync_job")
 
+# Never through a symlink, never blocking on a pipe, not inherited (POSIX only); bytes as
+# written (Windows would otherwise turn each line end into CR LF).
+_FLAGS: int = (os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_BINARY", 0))
+
 
 def ledger_path_for(snapshot: Path) -> Path:
     """``<snapshot>.runs.jsonl``: the history of the runs on this snapshot."""
@@ -38,17 +44,20 @@ def append_run(path: Path, summary: Mapping[str, Any]) -> None:
     Never follows a symbolic link, and refuses anything but a regular file (a pipe would
     block). Raises ``OSError``."""
     line = json.dumps(summary, ensure_ascii=False, separators=(",", ":")) + "\n"
-    flags = (os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-             | os.O_CLOEXEC)
-    fd = os.open(path, flags, SHARED)
+    if not getattr(os, "O_NOFOLLOW", 0) and path.is_symlink():
+        raise OSError(f"{path}: is a symbolic link")
+    fd = os.open(path, _FLAGS, SHARED)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(f"{path}: not a regular file")
         data = line.encode("utf-8")
-        # A line a crash cut short must not swallow this one.
-        if info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
-            data = b"\n" + data
+        # A line a crash cut short must not swallow this one. (O_APPEND writes at the end
+        # whatever the offset this read leaves.)
+        if info.st_size:
+            os.lseek(fd, -1, os.SEEK_END)
+            if os.read(fd, 1) != b"\n":
+                data = b"\n" + data
         os.write(fd, data)  # one write: appended whole, whoever else appends
         os.fsync(fd)
     finally:
