@@ -5,7 +5,9 @@ and again. Three runs show the product:
 
 1. a dry run: what would be sent, row by row, with nothing sent;
 2. the live run: valid changed rows are sent, everything else is explained;
-3. the same command again: what was confirmed is now unchanged, so re-running is safe.
+3. the same command again: what was confirmed is now unchanged, so re-running is safe;
+
+then ``sync-job runs`` lists the three from the run history kept beside the snapshot.
 
 Exits 0 when every run ended as the sample data intends (the job itself exits 1, because the
 sample holds invalid rows and rows the API rejects on purpose).
@@ -89,6 +91,7 @@ def main() -> int:
         show_results(results)
         codes.append(run_job("3. the same command again: confirmed rows are now unchanged",
                              ["run"], env))
+        listed = run_job("4. the run history: every run, newest last", ["runs"], env)
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
@@ -97,8 +100,9 @@ def main() -> int:
         rerun = list(csv.DictReader(handle))
     resent = [r["row"] for r in rerun if r["status"] == "updated"]
     print(f"\nresults: {results}\nsnapshot: {SCRATCH / 'state' / 'snapshot.csv'}")
-    if codes != [1, 1, 1] or resent:
-        print(f"demo: unexpected outcome (exit codes {codes}, re-sent rows {resent})")
+    if codes != [1, 1, 1] or resent or listed != 0:
+        print(f"demo: unexpected outcome (exit codes {codes}, re-sent rows {resent}, "
+              f"runs exited {listed})")
         return 1
     print("demo: done. Exit code 1 is expected: the sample holds rows that are invalid or "
           "that the API rejects, to show how each is reported.")

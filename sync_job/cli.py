@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sync_job import __version__
 from sync_job.config import default_config_path, load_config
-from sync_job.errors import ExitCode, StartupError
-from sync_job.logs import LOG_FORMATS, configure_logging
+from sync_job.errors import ConfigError, ExitCode, StartupError
+from sync_job.fields import STATUSES
+from sync_job.logs import LOG_FORMATS, configure_logging, event_line
 from sync_job.process import exit_now, use_jemalloc
 from sync_job.push.progress import progress_for
 from sync_job.read.prefetch import read_soon
@@ -32,10 +36,11 @@ log = logging.getLogger("sync_job")
 RUN_EPILOG = """\
 exit codes:
   0  every row updated or unchanged (dry run: planned or unchanged)
-  1  the run finished, and some rows are invalid or failed (see the results file)
+  1  the run finished, and some rows failed, or more are invalid than
+     push.max_invalid allows (see the results file)
   2  the run could not start (bad config, input, flag or missing token, another run
      holds the lock, a file it would write is one it reads or keeps): nothing was
-     sent and no file was changed
+     sent and no file was changed but for the run's line in the run history
   3  aborted: the API answered 401 or 402, the journal could not be written, or the
      lock file was removed during the run, so no further request was sent; or a file
      could not be written (a full disk): the journal keeps every confirmed update
@@ -58,6 +63,13 @@ def _whole_number(text: str) -> int:
     return value
 
 
+def _how_many(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -65,8 +77,24 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+class UsageError(Exception):
+    """A command line argparse cannot take; raised instead of exiting, so the command can say
+    it as text or as a JSON line."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    # Its subcommands' parsers are of this class too (argparse makes them with type(self)).
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sync-job",
         description="Keep the contacts of a Huduma SMS account in step with a file of changes: "
                     "validate every row, send only what changed, report row by row.",
@@ -110,11 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "(overrides push.max_changes)")
     run.add_argument("--force", action="store_true",
                      help="let this run through the safety brake once")
+    run.add_argument("--max-invalid", metavar="N|P%",
+                     help="invalid rows the run may have and still exit 0 (with a warning), "
+                          "e.g. 5 or 2%% (of the file's rows); default 0 "
+                          "(overrides push.max_invalid)")
     run.add_argument("--summary", type=Path, metavar="PATH",
                      help="where to write the run summary JSON (overrides results.summary; "
                           "default: beside the results file, e.g. results/results.summary.json)")
     run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
-                     help="log lines on stderr as text (default) or one JSON object per line")
+                     help="text (default), or json: every line on stdout and stderr is one "
+                          "JSON object carrying the run id, the final summary included")
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-v", "--verbose", action="store_true",
                           help="debug detail on stderr (rows by number and contactId, never "
@@ -122,6 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     loudness.add_argument("-q", "--quiet", action="store_true",
                           help="no progress bar or progress lines, and log only warnings and "
                                "errors; the final summary still prints")
+
+    runs = commands.add_parser(
+        "runs", help="list recent runs from the run history beside the snapshot",
+        description="List recent runs, oldest first and newest last, from the run history "
+                    "(<snapshot>.runs.jsonl): when each ended, dry or live, exit code and "
+                    "outcome, the input file and its SHA-256, the counts, and why it stopped.",
+    )
+    runs.add_argument("-n", type=_how_many, default=20, metavar="N",
+                      help="show the last N runs (default: 20; 0: all)")
+    runs.add_argument("--json", action="store_true",
+                      help="print the history's lines as they are: one JSON summary per run")
+    runs.add_argument("--config", type=Path, metavar="PATH",
+                      help="config file naming the snapshot (default: ./config.yaml when it "
+                           "exists)")
+    runs.add_argument("--snapshot", type=Path, metavar="PATH",
+                      help="the snapshot whose history to read (then no config is read)")
 
     sim = commands.add_parser(
         "simulate", help="serve the bundled Huduma API simulator on loopback",
@@ -155,11 +204,11 @@ def _log_level(args: argparse.Namespace) -> int:
 
 
 def format_summary(report: RunReport) -> str:
-    """The end-of-run summary: counts per status, elapsed time, results path."""
-    from sync_job.report.results import STATUSES
-
+    """The end-of-run summary: counts per status (every status, also ``planned`` in a live
+    run, where the brake leaves rows planned), elapsed time, results path."""
     title = "dry run finished" if report.dry_run else "run finished"
-    lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code}"]
+    lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code} "
+             f"({report.outcome})"]
     if report.aborted_reason:
         lines.append(f"  stopped early: {report.aborted_reason}")
     if report.unavailable_reason:
@@ -173,9 +222,10 @@ def format_summary(report: RunReport) -> str:
         lines.append(f"  folded     {report.folded:>8}  (confirmed by an earlier run that did "
                      f"not finish)")
     for status in STATUSES:
-        if status == "planned" and not report.dry_run:
-            continue
         lines.append(f"  {status:<10} {report.counts.get(status, 0):>8}")
+    if 0 < report.counts.get("invalid", 0) <= report.invalid_allowed:
+        lines.append(f"  (the invalid rows are within push.max_invalid, {report.invalid_allowed} "
+                     f"allowed: they do not fail the run)")
     if not report.dry_run:
         lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
                      f"{report.throttled} answered 429)")
@@ -188,25 +238,121 @@ def format_summary(report: RunReport) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> int:
+class Say:
+    """What the command prints besides its log: text for people, or with ``--log-format
+    json`` one JSON object per line carrying the run id."""
+
+    def __init__(self, *, json_lines: bool, run_id: str) -> None:
+        self.json_lines = json_lines
+        self.run_id = run_id
+
+    def summary(self, report: RunReport) -> None:
+        if not self.json_lines:
+            print(format_summary(report), flush=True)
+            return
+        level = "info" if report.exit_code == ExitCode.OK else "error"
+        title = "dry run finished" if report.dry_run else "run finished"
+        print(event_line("summary", run_id=self.run_id, level=level,
+                         message=f"{title}: exit code {report.exit_code} ({report.outcome})",
+                         fields=report.summary), flush=True)
+
+    def problem(self, event: str, message: str, exit_code: int, *, label: str = "",
+                **fields: Any) -> None:
+        """On stderr: ``sync-job: <label><message>``, or an ``event`` line with the exit
+        code."""
+        if self.json_lines:
+            line = event_line(event, run_id=self.run_id, level="error", message=message,
+                              fields={"exit_code": exit_code, **fields})
+        else:
+            line = f"sync-job: {label}{message}"
+        print(line, file=sys.stderr, flush=True)
+
+    def usage(self, exc: UsageError) -> int:
+        if self.json_lines:
+            self.problem("usage_error", exc.message, ExitCode.CANNOT_START,
+                         usage=exc.parser.format_usage().strip())
+        else:  # as argparse itself says it
+            exc.parser.print_usage(sys.stderr)
+            print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr, flush=True)
+        return ExitCode.CANNOT_START
+
+
+def _asks_for_json(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` says ``--log-format json`` (or an abbreviation argparse accepts),
+    found before parsing, so that even a usage error is said as JSON."""
+    for at, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if len(name) >= 3 and "--log-format".startswith(name):
+            following = argv[at + 1] if at + 1 < len(argv) else ""
+            return (value if "=" in arg else following) == "json"
+    return False
+
+
+def _run(args: argparse.Namespace, run_id: str, say: Say) -> int:
     overrides = {
         "input": args.input, "snapshot": args.snapshot, "results": args.results,
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
+        "max_invalid": args.max_invalid,
     }
-    config = load_config(args.config or default_config_path(), overrides,
-                         dry_run=args.dry_run, force=args.force)
+    started_at = datetime.now(UTC)
+    try:
+        config = load_config(args.config or default_config_path(), overrides,
+                             dry_run=args.dry_run, force=args.force)
+    except ConfigError as exc:
+        # run_sync is never called, so the run's line in the history is the command's.
+        _record_config_error(exc, run_id, started_at, args.dry_run)
+        raise
     use_jemalloc()
     # The files are read while pandas and the rest of the job are imported (a third of a
     # second); run_sync raises what reading found, in its turn.
     reading = read_soon(config)
     from sync_job.pipeline import run_sync
 
+    progress = progress_for(sys.stderr, quiet=args.quiet, lines=say.json_lines)
     with stop_on_signals(StopRequest()) as stop:
-        report = run_sync(config, stop=stop, progress=progress_for(sys.stderr, quiet=args.quiet),
-                          reading=reading)
-    print(format_summary(report), flush=True)
+        report = run_sync(config, stop=stop, progress=progress, reading=reading, run_id=run_id)
+    say.summary(report)
     return report.exit_code
+
+
+def _record_config_error(exc: ConfigError, run_id: str, started_at: datetime,
+                         dry_run: bool) -> None:
+    """The history's ``cannot_start`` line of a config that does not load, when its problems
+    leave the snapshot known (else there is no history to write to)."""
+    from sync_job.report.summary import RunFacts, unstarted_summary
+    from sync_job.state.ledger import record_run
+
+    if exc.snapshot_path is None:
+        return
+    facts = RunFacts(run_id=run_id, started_at=started_at, ended_at=datetime.now(UTC),
+                     snapshot_path=exc.snapshot_path)
+    record_run(exc.snapshot_path, unstarted_summary(
+        facts, exit_code=ExitCode.CANNOT_START, dry_run=dry_run, message=str(exc)))
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from sync_job.report.history import format_runs
+    from sync_job.state.ledger import ledger_path_for, read_runs
+
+    if args.snapshot is not None:
+        snapshot = args.snapshot.absolute()
+    else:
+        snapshot = load_config(args.config or default_config_path()).snapshot.path
+    path = ledger_path_for(snapshot)
+    runs, unreadable = read_runs(path)
+    if unreadable:
+        log.warning("%s: %d line(s) could not be read (a run cut short while writing its line)",
+                    path, unreadable)
+    shown = runs[-args.n:] if args.n else runs
+    if args.json:
+        for run in shown:
+            print(json.dumps(run, ensure_ascii=False), flush=True)
+    elif not runs:
+        print(f"no run recorded yet in {path}", flush=True)
+    else:
+        print(format_runs(shown), flush=True)
+    return ExitCode.OK
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -240,21 +386,35 @@ def console() -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sync-job`` console script and ``python -m sync_job``."""
-    args = build_parser().parse_args(argv)
-    configure_logging(level=_log_level(args), log_format=getattr(args, "log_format", "text"))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The run's id comes first: every line of this run carries it, a usage error's included.
+    run_id = uuid.uuid4().hex
+    say = Say(json_lines=_asks_for_json(argv), run_id=run_id)
     try:
-        return _run(args) if args.command == "run" else _simulate(args)
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return say.usage(exc)
+    configure_logging(level=_log_level(args), log_format=getattr(args, "log_format", "text"),
+                      run_id=run_id)
+    try:
+        if args.command == "run":
+            return _run(args, run_id, say)
+        return _runs(args) if args.command == "runs" else _simulate(args)
     except StartupError as exc:
-        print(f"sync-job: error: {exc}", file=sys.stderr, flush=True)
+        problems = {"problems": exc.problems} if isinstance(exc, ConfigError) else {}
+        say.problem("cannot_start", str(exc), ExitCode.CANNOT_START, label="error: ",
+                    **problems)
         return ExitCode.CANNOT_START
     except KeyboardInterrupt:
-        print("sync-job: interrupted", file=sys.stderr, flush=True)
+        say.problem("interrupted", "interrupted", ExitCode.SIGINT)
         return ExitCode.SIGINT
     except Exception as exc:  # a bug: say so briefly; never dump locals that may hold the token
-        print(f"sync-job: internal error: {type(exc).__name__}: {exc}", file=sys.stderr,
-              flush=True)
-        if getattr(args, "verbose", False):
-            import traceback
+        import traceback
 
-            traceback.print_exc(limit=20, file=sys.stderr)
+        trace = traceback.format_exc(limit=20) if getattr(args, "verbose", False) else ""
+        in_json = {"traceback": trace} if trace and say.json_lines else {}
+        say.problem("internal_error", f"internal error: {type(exc).__name__}: {exc}",
+                    ExitCode.INTERNAL_ERROR, **in_json)
+        if trace and not say.json_lines:
+            print(trace, end="", file=sys.stderr, flush=True)
         return ExitCode.INTERNAL_ERROR

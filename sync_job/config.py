@@ -17,14 +17,18 @@ import unicodedata
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
-from sync_job.plan.brake import ChangeLimit, parse_change_limit
+from sync_job.plan.brake import ChangeLimit, parse_change_limit, parse_invalid_limit
+from sync_job.report.naming import PLACEHOLDERS, fill, unknown_placeholders
 
 DEFAULT_CONFIG_NAME = "config.yaml"
+NO_INVALID_ROWS = ChangeLimit(count=0)
+"""The default ``push.max_invalid``: any invalid row makes the run exit 1."""
 
 
 class _Checked:
@@ -97,14 +101,22 @@ class SnapshotConfig(_Checked):
 class ResultsConfig(_Checked):
     _section = "results"
     path: Path = Path("results/results.csv")
+    """May hold the placeholders ``{run_id}``, ``{date}`` and ``{time}`` (UTC)."""
     summary: Path | None = None
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
+    keep: int | None = None
+    """Keep the newest this many results files (and summaries) the job made; None: all."""
 
     @property
     def summary_path(self) -> Path:
         if self.summary is not None:
             return self.summary
         return self.path.with_name(self.path.stem + ".summary.json")
+
+    def for_run(self, *, run_id: str, when: datetime) -> ResultsConfig:
+        """These settings with the placeholders filled for one run."""
+        return dataclasses.replace(self, path=fill(self.path, run_id=run_id, when=when),
+                                   summary=fill(self.summary_path, run_id=run_id, when=when))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +134,8 @@ class PushConfig(_Checked):
     unavailable."""
     stop_after_failures: int = 20
     """The circuit breaker: stop after this many rows in a row failed systemically; 0: never."""
+    max_invalid: ChangeLimit = NO_INVALID_ROWS
+    """Invalid rows a run may have and still exit 0: a count, or a share of the file's rows."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +222,15 @@ def base_url_problem(url: str) -> str | None:
 def redact_userinfo(text: str) -> str:
     """``text`` with any ``user:password@`` of a URL in it replaced, for messages."""
     return re.sub(r"(?<=//)[^/?#]*@", "…@", text)
+
+
+def _results_path(raw: Any) -> tuple[Any, str | None]:
+    path, problem = _path(raw)
+    unknown = unknown_placeholders(path) if path is not None else []
+    if unknown:
+        known = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+        return None, f"unknown placeholder {unknown[0]} (known: {known})"
+    return path, problem
 
 
 def _url(raw: Any) -> tuple[Any, str | None]:
@@ -315,7 +338,8 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "phone_check": _choice("possible", "valid", "format"),
     },
     "snapshot": {"path": _path},
-    "results": {"path": _path, "summary": _path},
+    "results": {"path": _results_path, "summary": _results_path,
+                "keep": _integer(minimum=1, maximum=1_000_000)},
     "push": {
         "concurrency": _integer(minimum=1, maximum=256),
         "rate_limit": _number(minimum=0, strict=False, maximum=10_000),
@@ -325,6 +349,7 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "max_changes": parse_change_limit,
         "max_retry_wait": _number(minimum=0, strict=False, maximum=86_400),
         "stop_after_failures": _integer(minimum=0, maximum=1_000_000),
+        "max_invalid": parse_invalid_limit,
     },
 }
 
@@ -347,6 +372,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "sheet": ("input", "sheet"),
     "max_changes": ("push", "max_changes"),
     "summary": ("results", "summary"),
+    "max_invalid": ("push", "max_invalid"),
 }
 
 
@@ -478,6 +504,7 @@ def load_config(
 
     problems: list[str] = []
     values: dict[str, dict[str, Any]] = {section: {} for section in _SCHEMA}
+    wrong: set[str] = set()  # "section" or "section.key" given with a problem
 
     for section, body in raw.items():
         if section not in _SCHEMA:
@@ -488,6 +515,7 @@ def load_config(
             continue
         if not isinstance(body, dict):
             problems.append(f"{where}: {section}: expected a mapping of keys")
+            wrong.add(section)
             continue
         for key, value in body.items():
             checker = _SCHEMA[section].get(str(key))
@@ -499,6 +527,7 @@ def load_config(
             checked, problem = checker(value)
             if problem:
                 problems.append(f"{where}: {section}.{key}: {problem}, got {shown(value)}")
+                wrong.add(f"{section}.{key}")
             elif isinstance(checked, Path) and not checked.is_absolute():
                 values[section][str(key)] = base_dir / checked
             else:
@@ -512,6 +541,7 @@ def load_config(
         option = "--" + flag.replace("_", "-")
         if problem:
             problems.append(f"command line: {option}: {problem}, got {shown(value)}")
+            wrong.add(f"{section}.{key}")
         elif isinstance(checked, Path) and not checked.is_absolute():
             values[section][key] = Path.cwd() / checked
         else:
@@ -523,7 +553,10 @@ def load_config(
         if problem:
             problems.append(f"{where}: {problem}")
     if problems:
-        raise ConfigError(problems)
+        # The snapshot the run would have used, for its line in the run history.
+        snapshot = values["snapshot"].get("path", base_dir / SnapshotConfig.path)
+        raise ConfigError(problems, snapshot_path=None if wrong & {"snapshot", "snapshot.path"}
+                          else snapshot)
 
     # Default paths are relative like the file's own: to the config's folder (or the cwd).
     for section, key in (("input", "path"), ("snapshot", "path"), ("results", "path")):

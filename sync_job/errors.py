@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class ExitCode(enum.IntEnum):
@@ -58,10 +59,14 @@ class StartupError(SyncJobError):
 
 
 class ConfigError(StartupError):
-    """Every problem found in the configuration, reported at once."""
+    """Every problem found in the configuration, reported at once.
 
-    def __init__(self, problems: Iterable[str]) -> None:
+    ``snapshot_path``: the snapshot the run would have used, when the problems leave it
+    known, so the command can still record the run in the history beside it."""
+
+    def __init__(self, problems: Iterable[str], *, snapshot_path: Path | None = None) -> None:
         self.problems = list(problems)
+        self.snapshot_path = snapshot_path
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 

@@ -13,7 +13,15 @@
 6. **push** (a live run): each update is sent; each 200 goes into the journal before that
    worker starts its next request;
 7. **save the snapshot** with what the API confirmed, then let the journal forget it;
-8. **finish**: the results file and the summary, and the exit code.
+8. **finish**: the results file and the summary, and the exit code;
+9. **remember the run**: its summary as one line of the run history beside the snapshot,
+   then, with ``results.keep``, remove the oldest results files the history names.
+
+The history also gets a line when the run cannot start (a
+:class:`~sync_job.errors.StartupError` raised here, with outcome ``cannot_start``) or meets a
+bug (``internal_error``): ``run_sync`` writes it, and only ``run_sync``, for every error it
+raises once its config is known. (The command writes the line of a config that fails to load,
+before ``run_sync`` is called.)
 
 After the start, problems are per row: an invalid row is never sent, every other row still
 is. Should the lock file be deleted or replaced during the run (so another run may start),
@@ -28,6 +36,7 @@ call it like any function.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -39,13 +48,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
-from sync_job.config import Config
-from sync_job.errors import ExitCode, StartupError
+from sync_job.config import Config, ResultsConfig, shown
+from sync_job.errors import ConfigError, ExitCode, StartupError
 from sync_job.plan.brake import brake_reason
 from sync_job.plan.make import Plan, PlanOptions, Update, make_plan
 from sync_job.push.access import check_base_url, read_token
@@ -53,10 +62,12 @@ from sync_job.push.progress import ProgressFactory, SilentProgress
 from sync_job.push.ratelimit import full_jitter
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
+from sync_job.report.naming import RUN_ID
 from sync_job.report.results import record_outcomes, set_where, write_results
-from sync_job.report.summary import RunFacts, build_summary, write_summary
+from sync_job.report.summary import RunFacts, build_summary, unstarted_summary, write_summary
 from sync_job.state.files import remove_leftovers, write_problem
 from sync_job.state.journal import Journal, describe_runs, fold, journal_path_for, read_pending
+from sync_job.state.ledger import ledger_path_for, prune_results, read_runs, record_run
 from sync_job.state.lock import RunLock, lock_path_for
 from sync_job.state.paths import check_paths, prepare_folder
 from sync_job.state.snapshot import (
@@ -113,6 +124,15 @@ class RunReport:
     folded: int = 0
     """Journal entries of an earlier, unfinished run folded into the snapshot at the start."""
     warnings: list[str] = field(default_factory=list)
+    invalid_allowed: int = 0
+    """Invalid rows this run may have and still exit 0 (``push.max_invalid``)."""
+    outcome: str = ""
+    """One word for how the run ended: ``ok``, ``rows_invalid``, ``rows_failed``, ``aborted``,
+    ``braked``, ``api_unavailable``, ``interrupted`` (``sync_job.report.summary.outcome_of``)."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The run summary, as written to ``summary_path`` and to the run history."""
+    ledger_path: Path | None = None
+    """The run history this run was recorded in (``<snapshot>.runs.jsonl``)."""
 
     @property
     def stopped_because(self) -> str:
@@ -136,6 +156,9 @@ class Run:
     """One run's working state, handed from step to step."""
 
     config: Config
+    """With the placeholders of the results paths filled for this run."""
+    results_template: ResultsConfig
+    """``results`` as configured, placeholders and all: which files ``results.keep`` counts."""
     report: RunReport
     stop: threading.Event
     timing: Timing
@@ -154,6 +177,8 @@ class Run:
     """Confirmed updates the journal could not take."""
     confirmed_in: str = "nothing was sent"
     """Where the confirmed updates are, in words, for a file that cannot be written."""
+    recorded: bool = False
+    """The run's line is in the history: an error after it adds no second one."""
 
 
 def run_sync(
@@ -166,12 +191,17 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[float], float] = full_jitter,
     reading: Reading | None = None,
+    run_id: str | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says and report what it did.
 
     Raises a :class:`~sync_job.errors.StartupError` before anything is sent or written when
-    the run cannot start. Every other outcome is in the report: ``exit_code`` is an
-    :class:`~sync_job.errors.ExitCode`.
+    the run cannot start (its line in the run history is the only file it writes). Every
+    other outcome is in the report: ``exit_code`` is an :class:`~sync_job.errors.ExitCode`.
+
+    ``run_id``: the run's id (default: a new uuid4 hex), for a caller that logged lines about
+    this run before calling; letters, digits, ``_``, ``-`` and ``.``, at most 64, as it may
+    name files (``results.path: results/{run_id}.csv``).
 
     ``environ``: where the token is read (default ``os.environ``). ``stop``: set it from
     another thread or a signal handler to send no further request; the run then ends as
@@ -181,31 +211,49 @@ def run_sync(
     (tests inject them; the default sleep wakes up early when ``stop`` is set). ``reading``:
     the files, already being read (:func:`~sync_job.read.prefetch.read_soon`).
     """
+    started, started_at = time.monotonic(), datetime.now(UTC)
+    run_id = uuid.uuid4().hex if run_id is None else run_id
+    if not RUN_ID.fullmatch(run_id):
+        raise ConfigError([f"run_id: expected letters, digits, '_', '-' or '.' (at most 64, "
+                           f"not starting with '.'), got {shown(run_id)}"])
     stop = stop if stop is not None else threading.Event()
     if sleep is None:
         def sleep(seconds: float) -> None:
             stop.wait(seconds)  # a stop request cuts a retry wait short
 
+    template = config.results
+    config = dataclasses.replace(config, results=template.for_run(run_id=run_id, when=started_at))
     run = Run(
-        config=config, stop=stop,
+        config=config, results_template=template, stop=stop,
         report=RunReport(counts={}, exit_code=ExitCode.OK, results_path=config.results.path,
-                         elapsed=0.0, dry_run=config.dry_run, run_id=uuid.uuid4().hex,
-                         summary_path=config.results.summary_path),
+                         elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
+                         summary_path=config.results.summary_path,
+                         ledger_path=ledger_path_for(config.snapshot.path)),
         timing=Timing(sleep=sleep, clock=clock, jitter=jitter),
         progress=progress or (lambda total: SilentProgress()),
-        started=time.monotonic(), started_at=datetime.now(UTC),
+        started=started, started_at=started_at,
     )
-    check_it_can_start(run, os.environ if environ is None else environ)
-    reading = reading or read_soon(config)
-    with contextlib.ExitStack() as held:
-        read_changes(run, reading)
-        open_state(run, held, reading.snapshot)
-        plan(run)
-        apply_brake(run)
-        if not config.dry_run and not run.report.braked_reason:
-            push(run)
-            save_snapshot(run)
-        finish(run)
+    try:
+        check_it_can_start(run, os.environ if environ is None else environ)
+        reading = reading or read_soon(config)
+        with contextlib.ExitStack() as held:
+            read_changes(run, reading)
+            open_state(run, held, reading.snapshot)
+            plan(run)
+            apply_brake(run)
+            if not config.dry_run and not run.report.braked_reason:
+                push(run)
+                save_snapshot(run)
+            finish(run)
+            remember(run)  # still under the lock: no other live run prunes meanwhile
+    except StartupError as exc:
+        _remember_early_end(run, ExitCode.CANNOT_START, str(exc))
+        raise
+    except Exception as exc:
+        # A bug: the type only, as its message might quote a cell.
+        _remember_early_end(run, ExitCode.INTERNAL_ERROR,
+                            f"internal error: {type(exc).__name__}")
+        raise
     return run.report
 
 
@@ -479,27 +527,91 @@ def finish(run: Run) -> None:
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
     report.counts = plan.counts
+    report.invalid_allowed = config.push.max_invalid.allowed(len(plan.results))
     report.exit_code = exit_code(report, run.stop)
+    _say_invalid_rows_allowed(run)
     report.elapsed = time.monotonic() - run.started
-    summary = build_summary(
-        RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=datetime.now(UTC),
-                 input_path=config.input.path, input_sha256=run.table.sha256,
-                 results_path=config.results.path, snapshot_path=config.snapshot.path),
-        exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
-        requests=report.requests, retries=report.retries, throttled=report.throttled,
-        folded_from_journal=report.folded, stopped_because=report.stopped_because,
-    )
+    ended_at = datetime.now(UTC)
+    report.summary = _summary(run, ended_at)
     try:
-        write_summary(config.results.summary_path, summary)
+        write_summary(config.results.summary_path, report.summary)
     except OSError as exc:
         _not_written(report, f"{write_problem(config.results.summary_path, exc)}; the "
                              f"summary was not written; {run.confirmed_in}")
         report.exit_code = ExitCode.ABORTED
+        report.summary = _summary(run, ended_at)  # the history tells how the run really ended
+    report.outcome = report.summary["outcome"]
+
+
+def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
+    config, report = run.config, run.report
+    assert run.table is not None
+    return build_summary(
+        RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=ended_at,
+                 input_path=config.input.path, input_sha256=run.table.sha256,
+                 results_path=config.results.path, summary_path=config.results.summary_path,
+                 snapshot_path=config.snapshot.path),
+        exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
+        requests=report.requests, retries=report.retries, throttled=report.throttled,
+        folded_from_journal=report.folded, stopped_because=report.stopped_because,
+        invalid_allowed=report.invalid_allowed,
+    )
+
+
+def _say_invalid_rows_allowed(run: Run) -> None:
+    """Invalid rows within ``push.max_invalid`` do not fail the run, but are still said."""
+    report, limit = run.report, run.config.push.max_invalid
+    invalid = report.counts.get("invalid", 0)
+    if not 0 < invalid <= report.invalid_allowed:
+        return
+    rows = sum(report.counts.values())
+    allowed = (str(limit.count) if limit.count is not None else
+               f"{limit.percent:g}% of {rows} rows = {report.invalid_allowed}")
+    warning = (f"{invalid} invalid row(s), within push.max_invalid ({allowed}): they do not "
+               f"fail the run; the results file says what to fix")
+    report.warnings.append(warning)
+    log.warning("%s", warning)
+
+
+def remember(run: Run) -> None:
+    """The run's line in the history; then, with ``results.keep``, the oldest results files
+    the history names are removed."""
+    config, report, template = run.config, run.report, run.results_template
+    snapshot, ledger = config.snapshot.path, ledger_path_for(config.snapshot.path)
+    run.recorded = record_run(snapshot, report.summary)
+    if not run.recorded or template.keep is None:
+        return
+    spare = [config.input.path, snapshot, journal_path_for(snapshot), lock_path_for(snapshot),
+             ledger]
+    try:
+        removed = prune_results(read_runs(ledger)[0], template=template.path,
+                                keep=template.keep, spare=spare)
+    except OSError as exc:
+        log.warning("results.keep: could not remove old results files (%s)", exc)
+        return
+    if removed:
+        log.info("removed %d file(s) of runs older than the newest %d (results.keep)",
+                 len(removed), template.keep)
+
+
+def _remember_early_end(run: Run, code: ExitCode, message: str) -> None:
+    """The history's line for a run that raises: it could not start, or met a bug."""
+    config, report = run.config, run.report
+    if run.recorded:
+        return
+    facts = RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=datetime.now(UTC),
+                     input_path=config.input.path,
+                     input_sha256=run.table.sha256 if run.table is not None else None,
+                     results_path=config.results.path, summary_path=config.results.summary_path,
+                     snapshot_path=config.snapshot.path)
+    record_run(config.snapshot.path, unstarted_summary(facts, exit_code=code,
+                                                       dry_run=config.dry_run, message=message))
 
 
 def exit_code(report: RunReport, stop: threading.Event) -> int:
     """The run's exit code; the first that applies of: aborted or a file not written (3),
-    the breaker (5), interrupted (130/143), the brake (4), rows invalid or failed (1)."""
+    the breaker (5), interrupted (130/143), the brake (4), rows failed or more invalid than
+    ``push.max_invalid`` allows (1)."""
     if report.aborted_reason or report.unwritten:
         return ExitCode.ABORTED
     if report.unavailable_reason:
@@ -508,7 +620,8 @@ def exit_code(report: RunReport, stop: threading.Event) -> int:
         return exit_code_of(stop)
     if report.braked_reason:
         return ExitCode.BRAKED
-    if report.counts.get("invalid", 0) or report.counts.get("failed", 0):
+    if (report.counts.get("failed", 0)
+            or report.counts.get("invalid", 0) > report.invalid_allowed):
         return ExitCode.ROWS_FAILED
     return ExitCode.OK
 

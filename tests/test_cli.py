@@ -45,8 +45,11 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     run_help = sync_job("run", "--help", cwd=tmp_path).stdout
     for option in ("--config", "--input", "--snapshot", "--results", "--base-url",
                    "--concurrency", "--rate-limit", "--dry-run", "--max-changes", "--force",
-                   "--summary", "--log-format", "--verbose", "--quiet"):
+                   "--max-invalid", "--summary", "--log-format", "--verbose", "--quiet"):
         assert option in run_help
+    runs_help = sync_job("runs", "--help", cwd=tmp_path).stdout
+    for option in ("-n N", "--json", "--config", "--snapshot"):
+        assert option in runs_help
     assert "exit codes" in run_help
     for code in (" 0 ", " 1 ", " 2 ", " 3 ", " 4 ", " 70 ", "130 ", "143"):
         assert code in run_help
@@ -65,6 +68,7 @@ def test_run_prints_a_summary_and_exits_1_when_rows_fail(workspace: Workspace,
     assert done.returncode == 1, done.stderr
     assert "run finished" in done.stdout
     assert count(done.stdout, "updated") == 3 and count(done.stdout, "invalid") == 4
+    assert count(done.stdout, "planned") == 0 and "exit code 1 (rows_failed)" in done.stdout
     assert str(workspace.results) in done.stdout
     assert "Traceback" not in done.stderr
     # -v names rows and contacts by number and id, never the token or personal data
@@ -188,7 +192,9 @@ def test_json_log_lines_name_rows_by_number_and_contact_id(workspace: Workspace,
     assert row_2["contactId"] == "1001" and row_2["level"] == "debug"
     assert "updated" in row_2["message"]
     assert "Person One Renamed" not in done.stderr and "255713000002" not in done.stderr
-    assert "run finished" in done.stdout  # the summary for people still prints as text
+    [summary] = [json.loads(line) for line in done.stdout.splitlines()]  # the summary too
+    assert summary["event"] == "summary" and summary["counts"]["updated"] == 3
+    assert {line["run_id"] for line in lines} == {summary["run_id"]}
 
 
 def test_quiet_logs_only_warnings_but_still_prints_the_summary(workspace: Workspace,
@@ -211,6 +217,7 @@ def test_brake_and_force_on_the_command_line(workspace: Workspace, sim: Simulato
                       cwd=workspace.root)
     assert braked.returncode == 4
     assert "safety brake: 3 updates planned" in braked.stdout + braked.stderr
+    assert count(braked.stdout, "planned") == 3  # a live run lists planned rows too
     assert sim.requests == []
     assert json.loads(summary.read_text())["exit_code"] == 4
     forced = sync_job("run", "--max-changes", "20%", "--force", cwd=workspace.root)

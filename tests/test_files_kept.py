@@ -16,13 +16,22 @@ from sync_job.errors import ConfigError, StartupError
 from sync_job.pipeline import run_sync
 from sync_job.simulator import Simulator
 from sync_job.state.journal import Journal, journal_path_for, read_pending
+from sync_job.state.ledger import ledger_path_for, read_runs
 from sync_job.state.lock import RunLock, lock_path_for
 from tests.conftest import Workspace
 from tests.test_cli import sync_job
 
 
 def state_bytes(ws: Workspace) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(ws.root.rglob("*")) if p.is_file()}
+    """Every file of the workspace but the run history, where a run that cannot start still
+    leaves its line."""
+    return {p.name: p.read_bytes() for p in sorted(ws.root.rglob("*"))
+            if p.is_file() and p != ledger_path_for(ws.snapshot)}
+
+
+def cannot_start_lines(ws: Workspace) -> list[dict[str, object]]:
+    return [run for run in read_runs(ledger_path_for(ws.snapshot))[0]
+            if run["outcome"] == "cannot_start"]
 
 
 # ------------------------------------------------------------------ written vs read or kept
@@ -35,6 +44,7 @@ def state_bytes(ws: Workspace) -> dict[str, bytes]:
     ("results", "state/snapshot.csv.journal.sqlite-wal", "the journal's -wal file"),
     ("results", "state/snapshot.csv.journal.sqlite-shm", "the journal's -shm file"),
     ("results", "state/snapshot.csv.lock", "the run lock"),
+    ("results", "state/snapshot.csv.runs.jsonl", "the run history"),
     ("summary", "state/snapshot.csv", "the snapshot"),
     ("summary", "changes.csv", "the changes file"),
     ("summary", "results/results.csv", "the results file"),
@@ -53,6 +63,8 @@ def test_a_file_the_run_writes_may_not_be_one_it_reads_or_keeps(
     assert f" {workspace.root / target} is the same file as the " in problem
     assert problem.endswith("; choose another path")
     assert sim.requests == [] and state_bytes(workspace) == before
+    [line] = cannot_start_lines(workspace)
+    assert line["exit_code"] == 2 and line["stopped_because"] == str(caught.value)
 
 
 @pytest.mark.parametrize("link", ["hard", "symbolic"])

@@ -20,6 +20,7 @@ from sync_job.pipeline import run_sync
 from sync_job.plan.brake import ChangeLimit, parse_change_limit
 from sync_job.simulator import Simulator
 from sync_job.state.journal import Journal, journal_path_for, read_pending
+from sync_job.state.ledger import ledger_path_for
 from sync_job.state.lock import RunLock, lock_path_for
 from tests.conftest import SNAPSHOT_ROWS, TOKEN, Workspace, read_results
 
@@ -91,7 +92,9 @@ def test_a_dry_run_plans_against_snapshot_and_journal_and_changes_neither(
         caplog: pytest.LogCaptureFixture) -> None:
     leave_journal_entries(workspace, sim, {"1001": "Renamed One"})
     state = workspace.snapshot.parent
-    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    history = ledger_path_for(workspace.snapshot)
+    before = {p.name: p.read_bytes() for p in state.iterdir() if p != history}
+    history_before = history.read_bytes() if history.exists() else b""
     sim.requests.clear()
     workspace.write_changes([("1001", "Renamed One", "", ""), ("1002", "Renamed Two", "", "")])
     report = run_sync(workspace.config(dry_run=True), environ={})
@@ -100,8 +103,11 @@ def test_a_dry_run_plans_against_snapshot_and_journal_and_changes_neither(
     assert report.counts["planned"] == 1 and report.counts["unchanged"] == 1
     assert workspace.results_by_row()[2]["status"] == "unchanged"
     assert any("this dry run plans as if they were in the snapshot" in m for m in caplog.messages)
-    # nothing in the state folder changed, and no -wal/-shm/lock file appeared
-    assert {p.name: p.read_bytes() for p in state.iterdir()} == before
+    # nothing in the state folder changed, and no -wal/-shm/lock file appeared; only the run
+    # history gained the dry run's line
+    assert {p.name: p.read_bytes() for p in state.iterdir() if p != history} == before
+    added = history.read_bytes().removeprefix(history_before)
+    assert json.loads(added)["dry_run"] is True and added.count(b"\n") == 1
     assert len(read_pending(journal_path_for(workspace.snapshot))) == 1
 
 

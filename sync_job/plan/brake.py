@@ -68,3 +68,14 @@ def brake_reason(planned: int, limit: ChangeLimit, snapshot_size: int) -> str | 
     return (f"{planned} updates planned, more than push.max_changes allows "
             f"({limit.describe(snapshot_size)}); nothing was sent. Review the results, then "
             f"re-run with --force if the changes are intended")
+
+
+def parse_invalid_limit(raw: Any) -> tuple[ChangeLimit | None, str | None]:
+    """``push.max_invalid`` (``--max-invalid``): invalid rows a run may have and still exit 0,
+    a number or a share of the file's rows, in the brake's notation (0 by default)."""
+    expected = "expected a whole number of rows (5) or a share of the file's rows (2%)"
+    if raw is None or isinstance(raw, bool) or raw == "off":
+        return None, expected
+    limit, _ = parse_change_limit(raw)
+    return (limit, None) if limit is not None else (None, expected)
+

@@ -111,6 +111,10 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def _log_line(text: str) -> None:
+    log.info("%s", text, extra={"event": "progress"})
+
+
 class LogProgress:
     """Plain progress lines for logs: at every 10% of the rows, and every ``interval`` seconds
     from a ticker thread, so a stalled push still says so."""
@@ -119,7 +123,7 @@ class LogProgress:
         self,
         total: int,
         *,
-        emit: Callable[[str], None] = log.info,
+        emit: Callable[[str], None] = _log_line,
         interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -165,10 +169,11 @@ class LogProgress:
                 self._emit(self.line())
 
 
-def progress_for(stream: IO[str], *, quiet: bool = False) -> ProgressFactory:
-    """The display the CLI uses: a bar on a terminal, plain lines elsewhere, nothing if quiet."""
+def progress_for(stream: IO[str], *, quiet: bool = False, lines: bool = False) -> ProgressFactory:
+    """The display the CLI uses: a bar on a terminal, log lines elsewhere or when ``lines``
+    (JSON logs: every line one object, also on a terminal), nothing if quiet."""
     if quiet:
         return lambda total: SilentProgress()
-    if stream.isatty():
+    if stream.isatty() and not lines:
         return lambda total: BarProgress(total, stream)
     return lambda total: LogProgress(total)

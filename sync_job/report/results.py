@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_job.fields import ID_FIELD
+from sync_job.fields import ID_FIELD, STATUSES
 from sync_job.plan.arrow import may_hold, text_array
 from sync_job.plan.diff import FIELD_SET_LABELS, field_codes
 from sync_job.state.files import write_table
@@ -39,7 +39,6 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "row", "contactId", "status", "fields_sent", "http_status", "api_code", "message", "errors",
     "attempts", "req_id", "payload",
 )
-STATUSES: tuple[str, ...] = ("updated", "unchanged", "invalid", "failed", "skipped", "planned")
 
 _FORMULA_START = r"^[=+\-@\t\r]"
 _FORMULA_BYTES = re.compile(rb"[=+\-@\t\r]")

@@ -12,8 +12,8 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,17 +29,39 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+PRIVATE = 0o600
+"""Files with personal data (results, snapshot): readable by their owner only."""
+SHARED = 0o666
+"""Files without personal data (summary, run history): as the process umask allows, so a
+monitoring user can read them."""
+
+
+# Flags that exist on POSIX only (Windows has neither; O_EXCL already refuses any link).
+_POSIX_FLAGS: int = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _new_temp(path: Path, mode: int) -> str:
+    """Create ``.<name>.XXXXXXXX.tmp`` beside ``path``; the kernel applies the umask to
+    ``mode``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _POSIX_FLAGS
+    while True:
+        name = str(path.parent / f"{_temp_prefix(path)}{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+        try:
+            os.close(os.open(name, flags, mode))
+        except FileExistsError:
+            continue  # one chance in four billion: draw again
+        return name
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, mode: int = PRIVATE) -> Iterator[Path]:
     """A new, empty temporary file beside ``path`` to write; when the block ends without an
     error it is flushed to disk and renamed over ``path``, else removed.
 
-    The temporary file is ``.<name>.XXXXXXXX.tmp`` (mode 0600); a process killed while writing
-    leaves it behind, for :func:`remove_leftovers`."""
+    The temporary file is ``.<name>.XXXXXXXX.tmp``, created with ``mode`` less the umask; a
+    process killed while writing leaves it behind, for :func:`remove_leftovers`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX,
-                                     dir=path.parent)
-    os.close(fd)
+    temp_name = _new_temp(path, mode)
     try:
         yield Path(temp_name)
         fd = os.open(temp_name, os.O_RDWR)
@@ -56,9 +78,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_binary_writer(path: Path) -> Iterator[IO[bytes]]:
+def atomic_binary_writer(path: Path, *, mode: int = PRIVATE) -> Iterator[IO[bytes]]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
-    with atomic_path(path) as temp, temp.open("wb") as handle:
+    with atomic_path(path, mode=mode) as temp, temp.open("wb") as handle:
         yield handle
 
 
@@ -66,8 +88,8 @@ def remove_leftovers(path: Path, *, older_than: float = 0.0) -> int:
     """Remove the temporary files that writes of ``path`` killed half-way left beside it, last
     changed more than ``older_than`` seconds ago; return how many were removed.
 
-    Only plain files named exactly as :func:`atomic_path` names them (``tempfile``'s eight
-    random characters), never anything else in the folder."""
+    Only plain files named exactly as :func:`atomic_path` names them (eight random
+    characters), never anything else in the folder."""
     pattern = re.compile(re.escape(_temp_prefix(path)) + "[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX))
     now = time.time()
     removed = 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from sync_job.config import Config
 from sync_job.errors import ConfigError, StartupError
 from sync_job.state.journal import journal_path_for
+from sync_job.state.ledger import ledger_path_for
 from sync_job.state.lock import lock_path_for
 
 
@@ -42,6 +43,7 @@ def check_paths(config: Config) -> None:
         ("the journal's -wal file", journal.with_name(journal.name + "-wal")),
         ("the journal's -shm file", journal.with_name(journal.name + "-shm")),
         ("the run lock", lock_path_for(snapshot)),
+        ("the run history", ledger_path_for(snapshot)),
     ]
     read = [("the changes file (--input, input.path)", config.input.path)]
     written, others = (reports, kept + read) if config.dry_run else (reports + kept, read)
