@@ -5,9 +5,10 @@ a name; :data:`RULES` maps that name to the field it concerns and to a sentence 
 act on, quoting the cell as they typed it and saying what is expected.
 
 Cheap checks (patterns, lengths, duplicates) run on every row of the frame given, vectorized.
-Costly per-value checks (email-validator, phonenumbers) run once per distinct value, and only
-for values that are going to be sent: a value equal to what the platform already holds is not
-sent, so it is not judged.
+Costly per-value checks (email-validator, phonenumbers: ``emails.py``, ``phones.py``) run once
+per distinct value (or per key their answer depends on alone), and only for values that are
+going to be sent: a value equal to what the platform already holds is not sent, so it is not
+judged.
 
 The pipeline hands this schema only the rows that need judging: a row that repeats the snapshot
 (``sync_job.plan.repeats``) is ``unchanged`` without being validated, so its per-value problems (a
@@ -19,30 +20,25 @@ shares it with.
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
-import pyarrow
 import pyarrow.compute as pc
 
 from sync_job.fields import ID_FIELD, VALUE_FIELDS
-from sync_job.plan.normalize import (
-    CONTACT_ID,
-    SCIENTIFIC,
-    fullmatch_flags,
-    may_hold_control,
-    text_array,
-    true_flags,
-)
+from sync_job.plan.emails import email_problem, valid_emails
+from sync_job.plan.normalize import CONTACT_ID, SCIENTIFIC, may_hold_control, text_array, true_flags
+from sync_job.plan.phones import PHONE_DIGITS, fine_phone_numbers, phone_problem
 from sync_job.plan.repeats import key_groups, shared_keys
 from sync_job.read.reader import RowProblem
 from sync_job.sidebyside import side_by_side
+
+__all__ = ["MAX_NAME_LENGTH", "PHONE_DIGITS", "RULES", "Verdict", "email_problem",
+           "phone_problem", "preload", "validate"]
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -99,187 +95,10 @@ def _preloaded() -> None:
 
 
 MAX_NAME_LENGTH = 100
-PHONE_DIGITS = r"[1-9]\d{7,14}"
 # A control character (Unicode category Cc) but NUL, which the reader finds in any cell. No
 # name, number or email holds one, and a line break in a cell is most often a quote gone
 # missing: the cell swallowed the lines after it. Python's re and pyarrow's RE2 read it alike.
 CONTROL_CHARACTER = r"[\x01-\x1f\x7f-\x9f]"
-
-
-@functools.lru_cache(maxsize=65536)
-def email_problem(address: str) -> str | None:
-    """Why ``address`` is not a valid email address (syntax only, no DNS), or None."""
-    import email_validator
-
-    try:
-        email_validator.validate_email(address, check_deliverability=False)
-    except email_validator.EmailNotValidError as exc:
-        return str(exc)
-    return None
-
-
-# The common shape of an address, split by one regex pass: an ASCII dot-atom before the @
-# (email-validator accepts every such local part, whatever its length, when not strict) and
-# letters, digits, dots and hyphens after it. Whether that domain is valid is still
-# email-validator's call, asked once per distinct domain.
-_ATEXT = "A-Za-z0-9_!#$%&'*+/=?^`{|}~-"
-_SIMPLE_ADDRESS = rf"^(?P<local>[{_ATEXT}]+(?:\.[{_ATEXT}]+)*)@(?P<domain>[A-Za-z0-9.-]+)$"
-_MAX_ADDRESS_BYTES = 254  # email-validator's limit (RFC 3696 errata 1690)
-
-
-@functools.lru_cache(maxsize=4096)
-def _longest_domain_form(domain: str) -> int | None:
-    """Bytes of the longest form email-validator length-checks ``domain`` in; None if invalid."""
-    import email_validator
-
-    try:
-        checked = email_validator.validate_email(f"a@{domain}", check_deliverability=False)
-    except email_validator.EmailNotValidError:
-        return None
-    return max(len(form.encode("utf-8")) for form in (domain, checked.domain,
-                                                       checked.ascii_domain))
-
-
-def _valid_per_distinct(values: pd.Series, judge: Callable[[str], bool]) -> pd.Series:
-    verdict = {value: judge(value) for value in values.dropna().unique()}
-    return values.map(verdict).fillna(True).astype(bool)
-
-
-def valid_email_addresses(addresses: pd.Series) -> pd.Series:
-    """Whether email-validator accepts each address, asking it as rarely as possible.
-
-    An address of the common shape is valid exactly when its domain is, and it is short
-    enough; only the domain needs email-validator, once per distinct domain. Any other address
-    goes to email-validator whole, once per distinct value. Missing addresses count as valid.
-    The common shape is split, and the lengths added, in pyarrow over all addresses at once.
-    """
-    values = text_array(addresses)
-    parts = pc.extract_regex(values, _SIMPLE_ADDRESS)  # null: another shape, or missing
-    domains = pc.dictionary_encode(parts.field("domain"))
-    longest = np.array([-1 if form is None else form for form in map(
-        _longest_domain_form, domains.dictionary.to_pylist())] + [-1], dtype=np.int64)
-    codes = np.asarray(domains.indices.fill_null(len(longest) - 1), dtype=np.int64)
-    domain_length = longest[codes]  # -1: no domain of the common shape, or an invalid one
-    simple = domain_length >= 0
-    local_length = np.asarray(pc.binary_length(parts.field("local")).fill_null(0),
-                              dtype=np.int64)  # the local part is ASCII: bytes are characters
-    verdict = local_length + 1 + domain_length <= _MAX_ADDRESS_BYTES
-    other = ~simple & true_flags(pc.is_valid(values))
-    if other.any():
-        odd = values.filter(pyarrow.array(other))
-        distinct = pc.unique(odd)
-        fine = pyarrow.array([email_problem(value) is None for value in distinct.to_pylist()])
-        verdict[other] = true_flags(fine.take(pc.index_in(odd, distinct)))
-    verdict[~simple & ~other] = True  # missing
-    return pd.Series(verdict, index=addresses.index)
-
-
-_POSSIBLE_REASONS = {  # names of phonenumbers.ValidationResult members
-    "TOO_SHORT": "too short",
-    "TOO_LONG": "too long",
-    "INVALID_LENGTH": "the wrong length",
-    "INVALID_COUNTRY_CODE": "not after a known country code",
-}
-
-
-@functools.lru_cache(maxsize=65536)
-def phone_problem(digits: str, check: str) -> str | None:
-    """Why international ``digits`` are not a phone number under ``check``, or None."""
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException:
-        return "does not start with a known country code"
-    region = phonenumbers.region_code_for_number(number)
-    where = (f"in {region} (country code {number.country_code})" if region and region != "001"
-             else f"with country code {number.country_code}")
-    reason = phonenumbers.is_possible_number_with_reason(number)
-    if reason not in (phonenumbers.ValidationResult.IS_POSSIBLE,
-                      phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        said = {getattr(phonenumbers.ValidationResult, name): text
-                for name, text in _POSSIBLE_REASONS.items()}.get(reason, "not possible")
-        return f"is {said} for a phone number {where}"
-    if check == "valid" and not phonenumbers.is_valid_number(number):
-        return f"is not a valid phone number {where}"
-    return None
-
-
-def _phone_metadata_prefix(country_code: int) -> str | None:
-    """The pattern of the national prefix parse() may strip after ``country_code`` (matched
-    at the start of the national number); None if none."""
-    import phonenumbers
-
-    region = phonenumbers.region_code_for_country_code(country_code)
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code,
-                                                                               region)
-    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
-    return pattern or None
-
-
-def possible_phone_numbers(values: Sequence[str] | pyarrow.Array) -> np.ndarray:
-    """``phone_problem(value, "possible") is None`` for each value (none missing), asking
-    phonenumbers rarely.
-
-    For international digits ``[1-9]\\d{7,14}``, ``phonenumbers.parse`` takes the country code
-    from the first 1 to 3 digits (the shortest known code wins) and keeps the rest as the
-    national number, unless the country's national-prefix pattern matches at its start. When it
-    does not match, whether the number is possible depends only on the country code and the
-    length of the national number (``is_possible_number_with_reason`` compares lengths), so
-    phonenumbers is asked once per (country code, length). Every other value (no known country
-    code, a national prefix that may be stripped, another shape) is asked about whole, once
-    per distinct value. ``tests/test_fast_paths.py`` checks this against ``phone_problem``
-    value by value.
-    """
-    import phonenumbers
-
-    text = values if isinstance(values, pyarrow.Array) else pyarrow.array(values, pyarrow.string())
-    verdict = np.zeros(len(text), dtype=bool)
-    if not len(text):
-        return verdict
-    shaped = fullmatch_flags(text, PHONE_DIGITS)
-    whole = ~shaped
-    if shaped.any():
-        chosen = np.flatnonzero(shaped)
-        digits = text.filter(pyarrow.array(shaped))
-        number = np.asarray(pc.cast(digits, pyarrow.int64()), dtype=np.int64)
-        length = np.asarray(pc.utf8_length(digits), dtype=np.int64)
-        known = np.fromiter(phonenumbers.COUNTRY_CODE_TO_REGION_CODE, dtype=np.int64)
-        code = np.zeros(len(chosen), dtype=np.int64)
-        code_length = np.zeros(len(chosen), dtype=np.int64)
-        for size in (3, 2, 1):  # the shortest known code wins: it is assigned last
-            prefix = number // (10 ** (length - size))
-            found = np.isin(prefix, known)
-            code[found] = prefix[found]
-            code_length[found] = size
-        by_length = code_length > 0
-        for country in np.unique(code[by_length]).tolist():
-            pattern = _phone_metadata_prefix(country)
-            if pattern is None:
-                continue
-            members = np.flatnonzero(by_length & (code == country))
-            # re.match on each national number, run by pyarrow's RE2 over all of them at once:
-            # for a yes/no match at the start, and digits only, both engines agree.
-            national = pc.utf8_slice_codeunits(digits.take(pyarrow.array(members)),
-                                               len(str(country)))
-            stripped = true_flags(pc.match_substring_regex(national, f"^(?:{pattern})"))
-            by_length[members[stripped]] = False
-        whole[chosen[~by_length]] = True
-        if by_length.any():
-            keys = code[by_length] * 100 + (length - code_length)[by_length]
-            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            members = chosen[by_length]
-            answers = np.array([phone_problem(value, "possible") is None for value in
-                                text.take(pyarrow.array(members[first])).to_pylist()],
-                               dtype=bool)
-            verdict[members] = answers[inverse]
-    if whole.any():  # asked whole, once per distinct value
-        odd = text.filter(pyarrow.array(whole))
-        distinct = pc.unique(odd)
-        answers = pyarrow.array([phone_problem(value, "possible") is None
-                                 for value in distinct.to_pylist()], pyarrow.bool_())
-        verdict[whole] = true_flags(answers.take(pc.index_in(odd, distinct)))
-    return verdict
 
 
 class Context:
@@ -423,18 +242,15 @@ def build_schema(
         judged = filled(values) & going_out["email"].reindex(values.index, fill_value=True)
         verdict = pd.Series(True, index=values.index)
         if judged.any():
-            verdict[judged] = valid_email_addresses(values[judged])
+            verdict[judged] = valid_emails(text_array(values[judged]))
         return verdict
 
     def number_plan_ok(values: pd.Series) -> pd.Series:
         judged = (filled(values) & going_out["number"].reindex(values.index, fill_value=True)
                   & values.str.fullmatch(PHONE_DIGITS, na=False))
         verdict = pd.Series(True, index=values.index)
-        if phone_check == "possible" and judged.any():
-            verdict[judged] = possible_phone_numbers(text_array(values[judged]))
-        elif phone_check != "format" and judged.any():
-            verdict[judged] = _valid_per_distinct(
-                values[judged], lambda v: phone_problem(v, phone_check) is None)
+        if phone_check != "format" and judged.any():
+            verdict[judged] = fine_phone_numbers(text_array(values[judged]), phone_check)
         return verdict
 
     def number_shape(values: pd.Series) -> pd.Series:
