@@ -60,7 +60,7 @@ from sync_job.plan.normalize import (
     whole_number_keys,
 )
 from sync_job.plan.repeats import key_groups, repeats_snapshot, shared_keys
-from sync_job.plan.rules import preload, validate
+from sync_job.plan.rules import validate
 from sync_job.push.progress import ProgressFactory, SilentProgress
 from sync_job.push.ratelimit import full_jitter
 from sync_job.read.prefetch import Reading, read_soon
@@ -468,8 +468,6 @@ def _plan(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
     """Rows and snapshot → (results so far, normalized changes, fields to send, going).
 
-    Pure but for starting the validator's imports on a thread (:func:`schema.preload`).
-
     ``results`` and ``going`` have one row per input row; ``changes`` and ``sends`` only the
     judged rows, indexed by their position among the input rows.
 
@@ -492,10 +490,6 @@ def _plan(
         if skip_repeats
         else (np.zeros(size, dtype=bool), np.full(size, -1, dtype=np.int64),
               np.zeros(size, dtype=np.int64)))
-    # The validator's imports (0.2 s of Python) start only now, on a thread: during the
-    # repeat check they would take the GIL from its kernels, and the rest of the plan leaves
-    # more room. A million-row dry run is about 5% quicker so.
-    preload()
     rows = cells.column("row").to_numpy()
     if table.problems:  # a row the reader had trouble with is explained in full
         repeats &= ~np.isin(rows, [problem.row for problem in table.problems])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -527,32 +526,3 @@ def test_a_check_that_crashes_stops_the_run_instead_of_passing_every_row() -> No
     with pytest.raises(RuntimeError, match="email_syntax could not run"):
         check([good("100", email="a@b.co"), good("101", email="not an address")],
               going_out={"names": [True, True], "number": [True, True]})
-
-
-def test_validation_imports_nothing_on_its_threads_in_a_fresh_process() -> None:
-    # validate runs pandera on two threads; pandera's modules import one another in a circle,
-    # and two threads importing them at once can deadlock. So everything pandera imports at
-    # its first validate must be imported before, on one thread, even without preload().
-    import subprocess
-    import sys
-
-    code = """
-import sys
-import sync_job.plan.rules as schema
-from tests.test_schema import check, good
-seen = []
-real = schema._failure_cases
-def watched(*args):
-    before = set(sys.modules)
-    try:
-        return real(*args)
-    finally:
-        seen.extend(sorted(set(sys.modules) - before))
-schema._failure_cases = watched
-verdict = check([good("100"), good("101", email="not an address")])
-print(verdict.invalid.tolist(), seen)
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=Path(__file__).resolve().parent.parent)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[False, True] []"

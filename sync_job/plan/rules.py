@@ -21,13 +21,14 @@ shares it with.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
+import pandera.pandas as pa
 import pyarrow.compute as pc
+from pandera.errors import SchemaErrors
 
 from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.emails import email_problem, valid_emails
@@ -35,64 +36,9 @@ from sync_job.plan.normalize import CONTACT_ID, SCIENTIFIC, may_hold_control, te
 from sync_job.plan.phones import PHONE_DIGITS, fine_phone_numbers, phone_problem
 from sync_job.plan.repeats import key_groups, shared_keys
 from sync_job.read.reader import RowProblem
-from sync_job.sidebyside import side_by_side
 
 __all__ = ["MAX_NAME_LENGTH", "PHONE_DIGITS", "RULES", "Verdict", "email_problem",
-           "phone_problem", "preload", "validate"]
-
-if TYPE_CHECKING:
-    import pandera.pandas as pa
-
-# pandera, email-validator and phonenumbers are imported where they are first needed: a run
-# whose every row repeats the snapshot, or that has no number or email to judge, skips them.
-
-_preloading: list[threading.Thread] = []
-
-
-def _load() -> None:
-    """Import pandera, email-validator and phonenumbers, and what pandera imports at its
-    first validate (when it registers its pandas backends and accessors)."""
-    import email_validator  # noqa: F401
-    import pandera._pandas_deprecated
-    import pandera.accessors.pandas_accessor
-    import pandera.api.geopandas.container
-    import pandera.backends.pandas.builtin_checks
-    import pandera.backends.pandas.builtin_hypotheses
-    import pandera.backends.pandas.register
-    import pandera.backends.register_checks
-    import pandera.errors
-    import pandera.pandas  # noqa: F401
-    import phonenumbers  # noqa: F401
-    import pyarrow.pandas_compat
-    import pyarrow.vendored.version  # noqa: F401
-
-
-def preload() -> threading.Thread:
-    """Import pandera, email-validator and phonenumbers on a thread of their own.
-
-    Importing them takes about 0.2 s of Python; started while the plan is made (mostly
-    pyarrow's and numpy's kernels, without the GIL), most of that time is hidden.
-    :func:`validate` waits for the thread to finish before it uses them.
-    """
-    thread = threading.Thread(target=_load, name="sync-job-preload", daemon=True)
-    thread.start()
-    _preloading.append(thread)
-    return thread
-
-
-def _preloaded() -> None:
-    """Make sure everything :func:`_load` imports is imported, waiting for :func:`preload`'s
-    thread if one runs. pandera's modules import one another in a circle: two threads
-    importing it from different modules at once can deadlock (Python then raises its deadlock
-    error in one of them), and validation runs on two threads, which must import nothing."""
-    while True:
-        try:
-            thread = _preloading.pop()
-        except IndexError:  # none left (list.pop is atomic: no other check needed)
-            break
-        thread.join()
-    _load()  # at once when they are imported; otherwise here, on one thread
-
+           "phone_problem", "validate"]
 
 MAX_NAME_LENGTH = 100
 # A control character (Unicode category Cc) but NUL, which the reader finds in any cell. No
@@ -219,8 +165,6 @@ def build_schema(
     ``raw``: the cells as read (same index as the frame validated), for the checks that judge
     what was typed rather than its normal form.
     """
-    import pandera.pandas as pa
-
     def filled(values: pd.Series) -> pd.Series:
         return values.notna() & (values != "")
 
@@ -305,28 +249,14 @@ def build_schema(
 
 def _failure_cases(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
     """pandera's failure cases of ``frame`` (columns ``check`` and ``index``; none when
-    valid), from two parts of ``schema`` validated side by side: the number column's checks
-    (the costliest), and all the others. Their passes are mostly pyarrow's, run without the
-    GIL, so a second core takes half the work."""
-    import pandera.errors
-    import pandera.pandas as pa
-
-    number = pa.DataFrameSchema(columns={"number": schema.columns["number"]})
-    rest = pa.DataFrameSchema(
-        columns={name: column for name, column in schema.columns.items() if name != "number"},
-        checks=schema.checks)
-
-    def cases(part: pa.DataFrameSchema) -> pd.DataFrame:
-        try:
-            part.validate(frame, lazy=True)
-        except pandera.errors.SchemaErrors as failure:
-            found: pd.DataFrame = failure.failure_cases[["check", "index"]]
-            return found
-        return pd.DataFrame({"check": pd.Series([], dtype=object),
-                             "index": pd.Series([], dtype=object)})
-
-    parts = side_by_side({"number": lambda: cases(number), "rest": lambda: cases(rest)})
-    return pd.concat(list(parts.values()), ignore_index=True)
+    valid)."""
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as failure:
+        found: pd.DataFrame = failure.failure_cases[["check", "index"]]
+        return found
+    return pd.DataFrame({"check": pd.Series([], dtype=object),
+                         "index": pd.Series([], dtype=object)})
 
 
 @dataclass(frozen=True)
@@ -357,7 +287,6 @@ def validate(
     in the order of :data:`RULES` (by column, then the checks of the whole row), after any
     the reader found.
     """
-    _preloaded()
     found: dict[int, list[tuple[str | None, str]]] = {}
     context = Context(frame, raw)
     cases = _failure_cases(build_schema(going_out, phone_check=phone_check, raw=raw), frame)
