@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync_job.fields import ID_FIELD, VALUE_FIELDS
 from sync_job.plan.normalize import normalize_changes
@@ -390,6 +392,118 @@ def test_duplicates_do_not_hide_other_problems() -> None:
         "contactId: contact 5 is also on row 3; keep one row per contact",
     ])
     assert errors[1] == "contactId: contact 5 is also on row 2; keep one row per contact"
+
+
+def test_a_duplicate_names_at_most_three_other_rows_and_counts_the_rest() -> None:
+    rows = [good("5", names=f"N{n}") for n in range(6)] + [good("6", names="M1"),
+                                                           good("6", names="M2")]
+    errors = errors_of(rows)
+    assert errors[0] == ("contactId: contact 5 is also on rows 3, 4, 5 and 2 others; keep one "
+                         "row per contact")
+    assert errors[5] == ("contactId: contact 5 is also on rows 2, 3, 4 and 2 others; keep one "
+                         "row per contact")
+    assert errors[6] == "contactId: contact 6 is also on row 9; keep one row per contact"
+    four = errors_of([good("5", names=f"N{n}") for n in range(5)])
+    assert four[2] == ("contactId: contact 5 is also on rows 2, 3, 5 and 1 other; keep one row "
+                       "per contact")
+
+
+def test_a_shared_number_lists_the_first_rows_of_the_other_contacts() -> None:
+    number = "255799999999"
+    rows = ([{ID_FIELD: "7", "number": number}] * 4
+            + [{ID_FIELD: str(contact), "number": number} for contact in (8, 9, 10, 11)])
+    errors = errors_of(rows)
+    assert errors[0] == ("contactId: contact 7 is also on rows 3, 4, 5; keep one row per "
+                         f"contact; number: {number} is also given to another contact on rows "
+                         "6, 7, 8 and 1 other; a number belongs to one contact")
+    assert errors[4] == (f"number: {number} is also given to another contact on rows 2, 3, 4 and "
+                         "4 others; a number belongs to one contact")
+
+
+def test_thousands_of_rows_sharing_a_number_each_get_a_short_message() -> None:
+    rows = [{ID_FIELD: str(1000 + n), "number": "255700000000"} for n in range(3000)]
+    errors = errors_of(rows)
+    assert errors[0] == ("number: 255700000000 is also given to another contact on rows 3, 4, 5 "
+                         "and 2,996 others; a number belongs to one contact")
+    assert errors[-1] == ("number: 255700000000 is also given to another contact on rows 2, 3, "
+                          "4 and 2,996 others; a number belongs to one contact")
+
+
+def listed(rows: list[int]) -> str:
+    """The duplicates' wording, from the whole list of other rows."""
+    shown = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, rows[:3]))
+    more = len(rows) - 3
+    return shown + (f" and {more:,} other{'s' if more > 1 else ''}" if more > 0 else "")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["1", "2", "3", "", "x"]),
+                          st.sampled_from(["255700000001", "255700000002", ""])), max_size=14))
+def test_duplicate_messages_name_the_first_other_rows(pairs: list[tuple[str, str]]) -> None:
+    rows = [{ID_FIELD: contact, "names": "A", "number": number} for contact, number in pairs]
+    errors = errors_of(rows)
+    for index, (contact, number) in enumerate(pairs):
+        same_contact = [n + 2 for n, (c, _) in enumerate(pairs) if c == contact and n != index]
+        other_contacts = [n + 2 for n, (c, num) in enumerate(pairs)
+                          if num == number and c != contact]
+        expected = {"": ["contactId: missing: every row needs the id of the contact to update"],
+                    "x": ['contactId: "x" is not a contact id: expected a positive whole number '
+                          "such as 12345"]}.get(contact, [])
+        if contact and same_contact:
+            expected.append(f"contactId: contact {contact} is also on {listed(same_contact)}; "
+                            "keep one row per contact")
+        if number and other_contacts:
+            expected.append(f"number: {number} is also given to another contact on "
+                            f"{listed(other_contacts)}; a number belongs to one contact")
+        assert errors[index] == "; ".join(expected)
+
+
+# ---------------------------------------------------------------- long cells
+
+
+def test_a_long_cell_is_quoted_cut_short() -> None:
+    cell = "x" * 80
+    errors = errors_of([{ID_FIELD: cell, "names": "Ann"},
+                        good("1", number="y" * 80, email="z" * 300 + "@")])
+    short = '"' + "x" * 59 + '…"'
+    assert errors[0] == (f"contactId: {short} is not a contact id: expected a positive whole "
+                         "number such as 12345")
+    assert errors[1].startswith('number: "' + "y" * 59 + '…" is not an international phone '
+                                "number")
+    assert ('email: "' + "z" * 59 + '…" is not a valid email address: There must be something '
+            "after the @-sign.") in errors[1]
+
+
+def test_a_cell_of_sixty_characters_is_quoted_whole() -> None:
+    [error] = errors_of([{ID_FIELD: "x" * 60, "names": "Ann"}])
+    assert error.startswith('contactId: "' + "x" * 60 + '" is not a contact id')
+
+
+def test_a_long_duplicate_value_is_cut_short_too() -> None:
+    contact = "9" * 18  # the longest contactId: quoted whole
+    errors = errors_of([good(contact), good(contact)])
+    assert errors[0] == f"contactId: contact {contact} is also on row 3; keep one row per contact"
+    number = "z" * 70  # not a number, but the same on two contacts' rows
+    errors = errors_of([good("1", number=number), good("2", number=number)])
+    assert ("number: " + "z" * 59 + "… is also given to another contact on row 3; a number "
+            "belongs to one contact") in errors[0]
+
+
+def test_a_rows_errors_are_cut_at_1000_characters() -> None:
+    problems = [RowProblem(2, None, f"problem {n}: " + "x" * 300) for n in range(5)]
+    verdict = check([good("1"), good("2")], read_problems=problems)
+    error = verdict.errors.iat[0]
+    assert len(error) == 1000 and error.endswith("…")
+    assert error.startswith("row: problem 0: xxx")
+    assert verdict.invalid.tolist() == [True, False]
+
+
+def test_a_long_header_is_cut_short_in_messages() -> None:
+    header = "Phone number (international, with the country code, no spaces please)"
+    verdict = check([{ID_FIELD: "1", "number": "<clear>"}], headers={"number": header})
+    assert verdict.errors.iat[0] == (header[:59] + "…: cannot be cleared: a contact must keep a "
+                                     "phone number")
+    assert verdict.fields.iat[0] == header[:59] + "…"
 
 
 # ---------------------------------------------------------------- email only when going out
