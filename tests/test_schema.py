@@ -573,6 +573,42 @@ def test_read_problems_are_merged_in_first() -> None:
     assert verdict.fields.tolist() == ["", "row, contactId", "E-mail"]
 
 
+def test_read_problems_come_column_by_column_then_the_rows() -> None:
+    # As the reader may find them: the row's first, then the cells in the file's order.
+    problems = [
+        RowProblem(2, None, "ragged"),
+        RowProblem(2, "email", "date in email"),
+        RowProblem(2, "names", "date in names"),
+        RowProblem(2, ID_FIELD, "NUL in contactId"),
+        RowProblem(2, None, "NUL under Notes"),
+    ]
+    verdict = check([good("1")], read_problems=problems)
+    assert verdict.errors.iat[0] == ("contactId: NUL in contactId; names: date in names; "
+                                     "email: date in email; row: ragged; row: NUL under Notes")
+    assert verdict.fields.iat[0] == "contactId, names, email, row"
+
+
+def test_a_cell_the_reader_reported_gets_no_further_message() -> None:
+    # A date read from a spreadsheet cell is no email address, nor a short name, nor a contact
+    # id: the reader's message says what to do; the schema's would only repeat it.
+    date = "2024-03-05T00:00:00"
+    rows = [{ID_FIELD: date, "names": date * 5, "number": "abc", "email": date}]
+    problems = [RowProblem(2, name, f"{name} is a date") for name in (ID_FIELD, "names",
+                                                                       "email")]
+    [error] = errors_of(rows, read_problems=problems)
+    assert error == (
+        "contactId: contactId is a date; names: names is a date; email: email is a date; "
+        'number: "abc" is not an international phone number: expected the country code and '
+        "number, 8 to 15 digits, e.g. 255712345678")
+
+
+def test_a_cell_the_reader_reported_is_still_a_duplicate_of_the_others() -> None:
+    rows = [good("5", names="A\x07"), good("5", names="B")]
+    [first, second] = errors_of(rows, read_problems=[RowProblem(2, ID_FIELD, "odd id")])
+    assert first == "contactId: odd id; names: contains a control character (U+0007); delete it"
+    assert second == "contactId: contact 5 is also on row 2; keep one row per contact"
+
+
 def test_a_read_problem_alone_makes_a_row_invalid() -> None:
     rows = [good("1"), good("2")]
     verdict = check(rows, read_problems=[RowProblem(2, None, "ragged")])

@@ -36,7 +36,7 @@ import pyarrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from sync_job.fields import ID_FIELD, VALUE_FIELDS
+from sync_job.fields import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
 from sync_job.plan.distinct import per_distinct
 from sync_job.plan.emails import email_problem, email_problems, valid_emails
 from sync_job.plan.normalize import CONTACT_ID, SCIENTIFIC, may_hold_control, text_array, true_flags
@@ -344,15 +344,21 @@ def validate(
     """Run the schema over ``frame`` (normalized, positional index) and explain every failure.
 
     ``raw`` is the reader's frame with the same index, used to quote cells as typed;
-    ``headers`` maps fields to the operator's header spelling. A row's problems are listed
-    in the order of :data:`RULES` (by column, then the checks of the whole row), after any
-    the reader found.
+    ``headers`` maps fields to the operator's header spelling. A row's problems come in
+    this order: those the reader found (a date in a spreadsheet cell, a NUL byte), column by
+    column (contactId, names, number, email), then those of the whole row (a ragged row);
+    then the schema's in the order of :data:`RULES` (column by column, then the checks of the
+    whole row). A cell the reader found a problem in gets no further message.
     """
     failing = _failing_rows(build_schema(going_out, phone_check=phone_check, raw=raw), frame)
     context = Context(frame, raw, phone_check)
-    found = [_read_problems(frame, read_problems)]
-    for rank, (check, rule) in enumerate(RULES.items(), start=1):
+    read = _read_problems(frame, read_problems)
+    reported = _cells(read["position"].to_numpy(), read["rank"].to_numpy())
+    found = [read]
+    for rank, (check, rule) in enumerate(RULES.items(), start=_ROW_PLACE + 1):
         at = failing.get(check, np.array([], dtype=np.int64))
+        if rule.field is not None:
+            at = at[~np.isin(_cells(at, ALL_FIELDS.index(rule.field)), reported)]
         if not len(at):
             continue
         message = rule.explain(context, at)
@@ -377,12 +383,25 @@ def validate(
     return Verdict(invalid=errors != "", errors=errors, fields=fields_text)
 
 
+_ROW_PLACE = len(ALL_FIELDS)
+"""Where a problem of the whole row comes among a row's cells: after the fields'."""
+
+
+def _cells(positions: np.ndarray, places: np.ndarray | int) -> np.ndarray:
+    """Each problem's cell as one number: its row's position and its place in the row (its
+    field's in :data:`ALL_FIELDS`, or :data:`_ROW_PLACE` for the whole row)."""
+    return positions * (_ROW_PLACE + 1) + places
+
+
 def _read_problems(frame: pd.DataFrame, problems: Sequence[RowProblem]) -> pd.DataFrame:
-    """The reader's problems as a table of problems, ranked first, in the reader's order."""
+    """The reader's problems as a table of problems, ranked by their place in the row:
+    column by column, then those of the whole row."""
+    fields = [problem.field or "" for problem in problems]
+    place = {name: index for index, name in enumerate(ALL_FIELDS)}
     return pd.DataFrame({
         "position": pd.Index(frame["row"]).get_indexer([problem.row for problem in problems]),
-        "rank": np.zeros(len(problems), dtype=np.int64),
-        "field": pd.Series([problem.field or "" for problem in problems], dtype="str"),
+        "rank": np.array([place.get(name, _ROW_PLACE) for name in fields], dtype=np.int64),
+        "field": pd.Series(fields, dtype="str"),
         "message": pd.Series([problem.message for problem in problems], dtype="str"),
     })
 
