@@ -11,10 +11,10 @@ going to be sent: a value equal to what the platform already holds is not sent, 
 judged.
 
 Messages are made a rule at a time, for all the rows that fail it at once, and each row's
-messages joined in one pass: a million rows with a problem each cost seconds, never minutes.
-A message names at most three other rows and quotes at most :data:`QUOTE_CHARACTERS` of a
-cell, and a row's ``errors`` are cut at :data:`MAX_ERRORS_CHARACTERS`, so no results cell
-grows with the file.
+messages joined in one pass, so the work grows with the rows that fail, never with their
+square. A message names at most three other rows and quotes at most
+:data:`QUOTE_CHARACTERS` of a cell, and a row's ``errors`` are cut at
+:data:`MAX_ERRORS_CHARACTERS`: no message grows with the file.
 
 The pipeline hands this schema only the rows that need judging: a row that repeats the snapshot
 (``sync_job.plan.repeats``) is ``unchanged`` without being validated, so its per-value problems (a
@@ -320,6 +320,16 @@ def _failing_rows(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[str, 
             for check, rows in cases.groupby("check")["index"]}
 
 
+_ROW_PLACE = len(ALL_FIELDS)
+"""Where a problem of the whole row comes among a row's cells: after the fields'."""
+
+
+def _cells(positions: np.ndarray, places: np.ndarray | int) -> np.ndarray:
+    """Each problem's cell as one number: its row's position and its place in the row (its
+    field's in :data:`ALL_FIELDS`, or :data:`_ROW_PLACE` for the whole row)."""
+    return positions * (_ROW_PLACE + 1) + places
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Per-row outcome of validation, aligned with the normalized frame."""
@@ -352,6 +362,8 @@ def validate(
     """
     failing = _failing_rows(build_schema(going_out, phone_check=phone_check, raw=raw), frame)
     context = Context(frame, raw, phone_check)
+    # Every problem in one table (row position, rank, field, message), listed by rank within
+    # a row: the reader's first, then the schema's in the order of RULES.
     read = _read_problems(frame, read_problems)
     reported = _cells(read["position"].to_numpy(), read["rank"].to_numpy())
     found = [read]
@@ -368,7 +380,7 @@ def validate(
         found.append(pd.DataFrame({"position": at, "rank": rank, "field": rule.field or "",
                                    "message": message}))
     problems = pd.concat(found, ignore_index=True)
-    problems = problems.iloc[np.lexsort((problems["rank"], problems["position"]))]
+    problems = problems.iloc[np.lexsort((problems["rank"], problems["position"]))]  # stable
     labels = {name: headers.get(name, name) if name else "row"
               for name in problems["field"].unique()}
     label = shortened(problems["field"].map(labels).astype("str"))
@@ -381,16 +393,6 @@ def validate(
                                   len(frame), ", "))
     errors.index = fields_text.index = frame.index
     return Verdict(invalid=errors != "", errors=errors, fields=fields_text)
-
-
-_ROW_PLACE = len(ALL_FIELDS)
-"""Where a problem of the whole row comes among a row's cells: after the fields'."""
-
-
-def _cells(positions: np.ndarray, places: np.ndarray | int) -> np.ndarray:
-    """Each problem's cell as one number: its row's position and its place in the row (its
-    field's in :data:`ALL_FIELDS`, or :data:`_ROW_PLACE` for the whole row)."""
-    return positions * (_ROW_PLACE + 1) + places
 
 
 def _read_problems(frame: pd.DataFrame, problems: Sequence[RowProblem]) -> pd.DataFrame:
