@@ -210,15 +210,18 @@ RULES: dict[str, Rule] = {
 
 
 def build_schema(
-    going_out: Mapping[str, pd.Series], *, phone_check: str = "possible",
-    raw: pd.DataFrame | None = None,
+    going_out: Mapping[str, pd.Series], *, raw: pd.DataFrame, contact_ids: pd.Series,
+    phone_check: str = "possible",
 ) -> pa.DataFrameSchema:
     """The schema for one run. ``going_out[field]`` marks values that would be sent.
 
-    ``phone_check``: ``format`` checks the digits only; ``possible`` also asks phonenumbers
-    whether the length fits the country code; ``valid`` whether the number is assigned.
     ``raw``: the cells as read (same index as the frame validated), for the checks that judge
-    what was typed rather than its normal form.
+    what was typed rather than its normal form. ``contact_ids``: the frame's normalized
+    contactIds, for the check that a number is on one contact's rows only (a check of the
+    number column: pandera lists a failing column check's cell, a whole-row check's every
+    cell). ``phone_check``: ``format`` checks the digits only; ``possible`` also asks
+    phonenumbers whether the length fits the country code; ``valid`` whether the number is
+    assigned.
     """
     def filled(values: pd.Series) -> pd.Series:
         return values.notna() & (values != "")
@@ -227,7 +230,7 @@ def build_schema(
         """No control character in the cell as typed, once trimmed: normalizing would hide
         some (a phone number loses its whitespace, line breaks included)."""
         def check(values: pd.Series) -> pd.Series:
-            if raw is None or name not in raw:
+            if name not in raw:
                 return pd.Series(True, index=values.index)
             cells = text_array(raw[name])
             if not may_hold_control(cells):  # nearly always: one cheap pass over the bytes
@@ -256,18 +259,25 @@ def build_schema(
         scientific = values.str.fullmatch(SCIENTIFIC, na=False)
         return ~filled(values) | scientific | values.str.fullmatch(PHONE_DIGITS, na=False)
 
-    def unique_among(key: pd.Series, owner: pd.Series) -> pd.Series:
+    def on_several_rows(key: pd.Series) -> np.ndarray:
+        """Which keys (filled ones) are also on another row: whole numbers as int64s, sorted,
+        the rest hashed."""
         usable = filled(key).to_numpy(dtype=bool)
         if usable.any():
-            # Only a key on several rows can have several owners: find those rows first
-            # (whole numbers as int64s, sorted), then compare owners among them alone.
             usable = usable & shared_keys(key_groups(text_array(key), usable), len(key))
-        if not usable.any():
-            return pd.Series(True, index=key.index)
-        pairs = pd.DataFrame({"key": key[usable], "owner": owner[usable]}).drop_duplicates()
-        shared = pairs["key"][pairs["key"].duplicated(keep=False)]
-        return pd.Series(~(true_flags(pc.is_in(text_array(key), text_array(shared))) & usable),
-                         index=key.index)
+        return usable
+
+    def one_contact_each(numbers: pd.Series) -> pd.Series:
+        """Whether each number is on the rows of one contact only."""
+        repeated = on_several_rows(numbers)  # only those can be on several contacts' rows
+        if not repeated.any():
+            return pd.Series(True, index=numbers.index)
+        owners = contact_ids.reindex(numbers.index)
+        pairs = pd.DataFrame({"number": numbers[repeated], "owner": owners[repeated]})
+        pairs = pairs.drop_duplicates()
+        shared = pairs["number"][pairs["number"].duplicated(keep=False)]
+        return pd.Series(~(true_flags(pc.is_in(text_array(numbers), text_array(shared)))
+                           & repeated), index=numbers.index)
 
     return pa.DataFrameSchema(
         columns={
@@ -275,6 +285,8 @@ def build_schema(
                 pa.Check(lambda s: s != "", name="contact_id_present"),
                 pa.Check(lambda s: (s == "") | s.str.fullmatch(CONTACT_ID, na=False),
                          name="contact_id_whole_number"),
+                pa.Check(lambda s: pd.Series(~on_several_rows(s), index=s.index),
+                         name="contact_id_unique"),
             ]),
             "names": pa.Column(nullable=True, checks=[
                 pa.Check(plain_text("names"), name="names_plain_text"),
@@ -288,6 +300,7 @@ def build_schema(
                 pa.Check(number_shape, name="number_international"),
                 pa.Check(number_plan_ok,
                          name="number_valid" if phone_check == "valid" else "number_possible"),
+                pa.Check(one_contact_each, name="number_unique"),
             ]),
             "email": pa.Column(nullable=True, checks=[
                 pa.Check(plain_text("email"), name="email_plain_text"),
@@ -297,8 +310,6 @@ def build_schema(
         checks=[
             pa.Check(lambda d: d[list(VALUE_FIELDS)].notna().any(axis=1),
                      name="something_to_change"),
-            pa.Check(lambda d: unique_among(d[ID_FIELD], d["row"]), name="contact_id_unique"),
-            pa.Check(lambda d: unique_among(d["number"], d[ID_FIELD]), name="number_unique"),
         ],
     )
 
@@ -360,7 +371,9 @@ def validate(
     then the schema's in the order of :data:`RULES` (column by column, then the checks of the
     whole row). A cell the reader found a problem in gets no further message.
     """
-    failing = _failing_rows(build_schema(going_out, phone_check=phone_check, raw=raw), frame)
+    schema = build_schema(going_out, raw=raw, contact_ids=frame[ID_FIELD],
+                          phone_check=phone_check)
+    failing = _failing_rows(schema, frame)
     context = Context(frame, raw, phone_check)
     # Every problem in one table (row position, rank, field, message), listed by rank within
     # a row: the reader's first, then the schema's in the order of RULES.
