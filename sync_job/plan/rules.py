@@ -28,13 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
-from pandera.errors import SchemaErrors
 
 from sync_job.fields import ALL_FIELDS, ID_FIELD, VALUE_FIELDS
 from sync_job.plan.distinct import per_distinct
@@ -43,6 +42,13 @@ from sync_job.plan.normalize import CONTACT_ID, SCIENTIFIC, may_hold_control, te
 from sync_job.plan.phones import PHONE_DIGITS, fine_phone_numbers, phone_problem
 from sync_job.plan.repeats import key_groups, shared_keys
 from sync_job.read.reader import RowProblem
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+# pandera is imported when a schema is first built, not with this module: the pipeline
+# imports this module while the files are read, and importing pandera then outlasted the
+# reading.
 
 __all__ = ["MAX_NAME_LENGTH", "PHONE_DIGITS", "RULES", "Verdict", "email_problem",
            "phone_problem", "validate"]
@@ -223,6 +229,8 @@ def build_schema(
     phonenumbers whether the length fits the country code; ``valid`` whether the number is
     assigned.
     """
+    import pandera.pandas as pa
+
     def filled(values: pd.Series) -> pd.Series:
         return values.notna() & (values != "")
 
@@ -316,6 +324,8 @@ def build_schema(
 
 def _failing_rows(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The positions of the rows of ``frame`` failing each check of ``schema``, by name."""
+    from pandera.errors import SchemaErrors
+
     try:
         schema.validate(frame, lazy=True)
     except SchemaErrors as failure:
