@@ -577,15 +577,50 @@ def test_a_file_of_many_nul_bytes_is_refused_as_binary(tmp_path: Path, content: 
     assert "this is not a text (CSV) file; it holds binary data" in read_error(tmp_path, content)
 
 
-def test_a_row_keeps_every_problem_the_reader_found_in_order(tmp_path: Path) -> None:
+def test_a_row_keeps_every_problem_the_reader_found_cells_first_then_the_row(
+        tmp_path: Path) -> None:
     table = read(tmp_path, "contactId,names\n1,Ann\n2,B\0o,extra\n")
     changes = normalize_changes(frame(table), clear_marker="<clear>", empty_cells="unchanged")
     going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
     verdict = validate(changes, frame(table), table.headers, going, table.problems)
     assert verdict.errors.iat[-1] == (
-        "row: the row has 3 cells but the header has 2 columns; a value probably contains an "
-        "unquoted comma; names: holds a NUL byte, which no text holds: the file may be damaged "
-        "or not saved as text")
+        "names: holds a NUL byte, which no text holds: the file may be damaged or not saved as "
+        "text; row: the row has 3 cells but the header has 2 columns; a value probably contains "
+        "an unquoted comma")
+
+
+def test_a_cell_with_a_nul_byte_and_a_control_character_gets_one_message(
+        tmp_path: Path) -> None:
+    # The reader reports the NUL byte; the schema's control character check would report the
+    # same cell again.
+    table = read(tmp_path, "contactId,names,email\n1,A\0\x07B,a\0@b.co\n")
+    changes = normalize_changes(frame(table), clear_marker="<clear>", empty_cells="unchanged")
+    going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    verdict = validate(changes, frame(table), table.headers, going, table.problems)
+    nul = "holds a NUL byte, which no text holds: the file may be damaged or not saved as text"
+    assert verdict.errors.tolist() == [f"names: {nul}; email: {nul}"]
+
+
+def test_a_workbooks_dates_come_column_by_column_each_once(tmp_path: Path) -> None:
+    import datetime
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["E-mail", "Name", "contactId", "Phone"])  # not the fields' order
+    book.active.append([datetime.datetime(2024, 3, 5), datetime.datetime(2024, 3, 6), 1001,
+                        "abc"])
+    path = tmp_path / "changes.xlsx"
+    book.save(path)
+    table = read_input(path)
+    changes = normalize_changes(frame(table), clear_marker="<clear>", empty_cells="unchanged")
+    going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
+    verdict = validate(changes, frame(table), table.headers, going, table.problems)
+    date = "is a date, not text; format the column as Text and re-enter the value"
+    assert verdict.errors.tolist() == [
+        f'Name: "2024-03-06T00:00:00" {date}; E-mail: "2024-03-05T00:00:00" {date}; '
+        'Phone: "abc" is not an international phone number: expected the country code and '
+        "number, 8 to 15 digits, e.g. 255712345678"]
 
 
 # ---------------------------------------------------------------- wide headers
