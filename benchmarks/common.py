@@ -128,6 +128,16 @@ def make_dataset(name: str, rows: int, *, changed_share: float = 0.2, seed: int 
     return dataset
 
 
+def made_elsewhere(calls: str) -> None:
+    """Run ``calls`` (Python making datasets with this module) in a child process.
+
+    A big dataset is made in memory; made in the benchmark's own process, that memory would
+    count in the peak RSS of every job it starts afterwards (Linux carries a process's peak
+    RSS across fork and exec)."""
+    subprocess.run([sys.executable, "-c", f"from common import *\n{calls}"],
+                   cwd=Path(__file__).resolve().parent, check=True)
+
+
 def make_push_dataset(name: str, rows: int, *, changed: int, seed: int = SEED) -> Dataset:
     """A small snapshot plus changes where ``changed`` rows rename their contact."""
     folder = DATA / name

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sync_job.fields import VALUE_FIELDS
 from sync_job.plan.arrow import CONTACT_ID, may_hold, may_hold_control, whole_number_keys
 from sync_job.plan.diff import ContactIndex, changed_fields, send_column
-from sync_job.plan.normalize import normalize_snapshot
+from sync_job.plan.normalize import normalize_ids, normalize_snapshot, normalize_values
 from sync_job.plan.payload import request_bodies
 
 CELL = st.one_of(st.sampled_from(["", "<clear>", " 1001 ", "007", "12.0", "+255 712 345 001",
@@ -133,3 +133,15 @@ def test_whole_number_keys_of_values_that_all_parse_as_int64() -> None:
     where, keys = whole_number_keys(pa.array(values, pa.large_string()))
     assert where.tolist() == [False, False, True, False, True, False, False, False, False]
     assert keys.tolist() == [0, 0, 5, 0, 999999999999999999, 0, 0, 0, 0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.from_regex(r"\A[1-9][0-9]{0,17}\Z"), max_size=10),
+       st.sampled_from(["<clear>", "0", "x"]), st.sampled_from(["unchanged", "clear"]))
+def test_a_whole_number_as_typed_is_its_own_normal_form(values: list[str], marker: str,
+                                                        empty_cells: str) -> None:
+    # The plan reads ids and numbers typed as whole numbers without normalizing them.
+    series = pd.Series(values, dtype="str")
+    assert normalize_ids(series).tolist() == values
+    numbers = normalize_values("number", series, clear_marker=marker, empty_cells=empty_cells)
+    assert numbers.tolist() == values

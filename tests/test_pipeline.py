@@ -463,3 +463,13 @@ def test_the_brake_counts_contacts_not_snapshot_rows(tmp_path: Path,
     report = run_sync(config, environ={})
     assert report.exit_code == 4
     assert "10% of 10 contacts in the snapshot = 1" in report.braked_reason
+
+
+def test_no_results_cell_grows_with_a_long_cell(workspace: Workspace) -> None:
+    # An invalid row's contactId is written as typed, and a cell may hold up to 100,000
+    # characters; quoted cells in messages are cut too.
+    workspace.write_changes([("7" * 5000, "", "", ""), ("1001", "", "", "a" * 5000 + "@")])
+    run_sync(workspace.config(dry_run=True), environ={})
+    rows = workspace.results_by_row()
+    assert rows[2]["status"] == "invalid" and rows[2]["contactId"] == "7" * 59 + "…"
+    assert max(len(cell) for row in rows.values() for cell in row.values()) <= 1000

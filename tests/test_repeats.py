@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import sync_job.plan.make
 from sync_job.pipeline import run_sync
 from sync_job.plan.diff import ContactIndex
-from sync_job.plan.make import Plan, PlanOptions, make_plan, read_ids
+from sync_job.plan.make import Plan, PlanOptions, make_plan, read_keys
 from sync_job.plan.repeats import rows_repeating_snapshot
 from sync_job.read.reader import read_input
 from sync_job.report.results import write_results
@@ -115,7 +115,7 @@ def _repeating(tmp_path: Path, rows: list[list[str]], empty_cells: str = "unchan
     snapshot = read_snapshot(tmp_path / "snapshot.csv")
     assert snapshot is not None
     cells = read_input(tmp_path / "changes.csv").cells
-    ids = read_ids(cells)
+    ids = read_keys(cells, "contactId", PlanOptions())
     held_at = ContactIndex(snapshot["contactId"]).positions(ids.text, ids.whole, ids.keys)
     repeats = rows_repeating_snapshot(cells, snapshot, np.where(ids.plain, held_at, -1),
                                       clear_marker="<clear>", empty_cells=empty_cells)
@@ -195,3 +195,17 @@ def test_a_row_repeating_a_stored_value_the_checks_would_refuse_is_unchanged(
     full = _plan(tmp_path, "unchanged", judge_every_row=True).results
     assert fast["status"].astype(str).tolist() == ["unchanged", "invalid"]
     assert full["status"].astype(str).tolist() == ["invalid", "invalid"]
+
+
+def test_a_clear_marker_spelled_as_a_number_still_clears(tmp_path: Path) -> None:
+    # Whole numbers are read as their own normal form, but not the marker: "999" here means
+    # "clear the number", which a contact may not do.
+    write_snapshot(tmp_path / "snapshot.csv")
+    write_csv(tmp_path / "changes.csv", [["contactId", "number"], ["1001", "999"],
+                                         ["1002", "999"]])
+    snapshot = read_snapshot(tmp_path / "snapshot.csv")
+    assert snapshot is not None
+    plan = make_plan(read_input(tmp_path / "changes.csv"), snapshot,
+                     PlanOptions(clear_marker="999", dry_run=True))
+    errors = plan.results["errors"].astype(str).tolist()
+    assert errors == ["number: cannot be cleared: a contact must keep a phone number"] * 2

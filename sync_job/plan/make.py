@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync_job.fields import ID_FIELD, VALUE_FIELDS
-from sync_job.plan.arrow import repeated, text_array, whole_number_keys
+from sync_job.plan.arrow import repeated, text_array, true_flags, whole_number_keys
 from sync_job.plan.diff import ContactIndex, changed_fields, send_column
 from sync_job.plan.normalize import normalize_ids, normalize_snapshot, normalize_values
 from sync_job.plan.payload import request_bodies
@@ -92,17 +93,23 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class RowIds:
-    """Each input row's contactId: its normal form, and keys to match and count it by."""
+class RowKeys:
+    """Each input row's contactId, or number: its normal form, and keys to match and count
+    it by."""
 
     text: pd.Series
-    """The normalized id ("" when missing)."""
+    """The normal form: for ids "" when missing; for numbers missing when the row gives none,
+    "" when it clears the number."""
     whole: np.ndarray
-    """The normalized id is a contact id (``arrow.CONTACT_ID``), so it has an int64 key."""
+    """The normal form is a whole number (``arrow.CONTACT_ID``), so it has an int64 key."""
     keys: np.ndarray
-    """Those ids as int64; 0 elsewhere."""
+    """Those as int64; 0 elsewhere."""
     plain: np.ndarray
-    """The id was typed in its normal form (no spaces, no leading zero, no ``.0``)."""
+    """The cell was typed in its normal form (no spaces, no leading zero, no ``.0``)."""
+
+    def given(self) -> np.ndarray:
+        """Which rows hold a value (neither missing nor cleared)."""
+        return (self.text.notna() & (self.text != "")).to_numpy(dtype=bool)
 
 
 def make_plan(table: InputTable, snapshot: pd.DataFrame, options: PlanOptions) -> Plan:
@@ -110,13 +117,13 @@ def make_plan(table: InputTable, snapshot: pd.DataFrame, options: PlanOptions) -
     normalized, one row per contact)."""
     cells = table.cells
     contacts = ContactIndex(snapshot[ID_FIELD])
-    ids = read_ids(cells)
+    ids = read_keys(cells, ID_FIELD, options)
     held_at = contacts.positions(ids.text, ids.whole, ids.keys)
     repeating = rows_repeating_snapshot(
         cells, snapshot, np.where(ids.plain, held_at, -1), clear_marker=options.clear_marker,
         empty_cells=options.empty_cells, ascii=table.ascii)
     repeating &= ~np.isin(cells.column("row").to_numpy(), [p.row for p in table.problems])
-    numbers = given_numbers(cells, options)
+    numbers = read_keys(cells, "number", options)
     judged = np.flatnonzero(~repeating | rows_sharing_a_key(ids, numbers))
 
     changes = normalized_rows(cells, judged, ids, numbers, options)
@@ -128,45 +135,41 @@ def make_plan(table: InputTable, snapshot: pd.DataFrame, options: PlanOptions) -
     return build_plan(cells, judged, changes, sends, verdict, dry_run=options.dry_run)
 
 
-def read_ids(cells: pa.Table) -> RowIds:
-    """Every row's contactId in its normal form. Nearly every id of a big file is typed that
-    way already: only the others are cleaned up."""
-    raw = text_array(cells.column(ID_FIELD))
+def read_keys(cells: pa.Table, name: str, options: PlanOptions) -> RowKeys:
+    """Every row's contactId (``name`` ``contactId``) or number in its normal form. Nearly
+    every cell of a big file is typed that way already, and a cell written as a whole number
+    is its own normal form: only the other cells go through ``normalize``."""
+    if name not in cells.column_names:  # no number column: no row gives a number
+        nothing = np.zeros(cells.num_rows, dtype=bool)
+        return RowKeys(text=pd.Series(pd.NA, index=range(cells.num_rows), dtype="str"),
+                       whole=nothing, keys=np.zeros(cells.num_rows, dtype=np.int64),
+                       plain=nothing)
+    raw = text_array(cells.column(name))
     plain, keys = whole_number_keys(raw)
+    if name != ID_FIELD:  # a clear marker spelled as a number still means "clear"
+        plain &= ~true_flags(pc.equal(raw, options.clear_marker))
+        keys[~plain] = 0
     text = pd.Series(raw, dtype="str")
     whole = plain.copy()
     odd = np.flatnonzero(~plain)
     if len(odd):
-        cleaned = normalize_ids(text.iloc[odd])
-        odd_whole, odd_keys = whole_number_keys(cleaned)
-        whole[odd], keys[odd] = odd_whole, odd_keys
+        cleaned = (normalize_ids(text.iloc[odd]) if name == ID_FIELD else normalize_values(
+            name, text.iloc[odd], clear_marker=options.clear_marker,
+            empty_cells=options.empty_cells))
+        whole[odd], keys[odd] = whole_number_keys(cleaned.fillna(""))
         text.iloc[odd] = cleaned.to_numpy()
-    return RowIds(text=text, whole=whole, keys=keys, plain=plain)
+    return RowKeys(text=text, whole=whole, keys=keys, plain=plain)
 
 
-def given_numbers(cells: pa.Table, options: PlanOptions) -> pd.Series:
-    """Every row's number in its normal form; missing where the row gives none (an empty cell,
-    no number column) or clears it."""
-    if "number" not in cells.column_names:
-        return pd.Series(pd.NA, index=range(cells.num_rows), dtype="str")
-    return normalize_values("number", pd.Series(cells.column("number"), dtype="str"),
-                            clear_marker=options.clear_marker,
-                            empty_cells=options.empty_cells)
-
-
-def rows_sharing_a_key(ids: RowIds, numbers: pd.Series) -> np.ndarray:
+def rows_sharing_a_key(ids: RowKeys, numbers: RowKeys) -> np.ndarray:
     """Rows whose contactId, or number, is also on another row. Whole numbers are compared as
     int64 keys, anything else as text."""
-    shared = repeated(ids.keys, ids.whole)
-    other = ~ids.whole & (ids.text != "").to_numpy()
-    if other.any():
-        shared |= repeated(ids.text.to_numpy(dtype=object), other)
-    given = numbers.notna().to_numpy() & (numbers != "").to_numpy()
-    whole, keys = whole_number_keys(numbers.fillna(""))
-    shared |= repeated(keys, whole)
-    other = given & ~whole
-    if other.any():
-        shared |= repeated(numbers.to_numpy(dtype=object), other)
+    shared = np.zeros(len(ids.keys), dtype=bool)
+    for column in (ids, numbers):
+        shared |= repeated(column.keys, column.whole)
+        other = column.given() & ~column.whole
+        if other.any():
+            shared |= repeated(column.text.to_numpy(dtype=object), other)
     return shared
 
 
@@ -181,7 +184,7 @@ def snapshot_rows(snapshot: pd.DataFrame,
     return normalize_snapshot(rows), found
 
 
-def normalized_rows(cells: pa.Table, judged: np.ndarray, ids: RowIds, numbers: pd.Series,
+def normalized_rows(cells: pa.Table, judged: np.ndarray, ids: RowKeys, numbers: RowKeys,
                     options: PlanOptions) -> pd.DataFrame:
     """The rows at ``judged`` with one meaning per cell (``plan.normalize``), indexed 0…n-1:
     their ids and numbers as read already, their names and emails cleaned now."""
@@ -198,7 +201,7 @@ def normalized_rows(cells: pa.Table, judged: np.ndarray, ids: RowIds, numbers: p
         "row": cells.column("row").take(take).to_numpy(),
         ID_FIELD: ids.text.iloc[judged].reset_index(drop=True),
         "names": columns["names"],
-        "number": numbers.iloc[judged].reset_index(drop=True),
+        "number": numbers.text.iloc[judged].reset_index(drop=True),
         "email": columns["email"],
     })
 

@@ -78,7 +78,8 @@ def first_results(rows: np.ndarray, typed_ids: pa.Array, judged: np.ndarray,
     going = sends.any(axis=1).to_numpy()
     valid_at = judged[~invalid]
     normalized = text_array(changes[ID_FIELD]).filter(pa.array(~invalid))
-    ids = pd.Series(_replace(text_array(typed_ids), valid_at, normalized), dtype="str")
+    ids = pd.Series(_replace(_shortened(text_array(typed_ids)), valid_at, normalized),
+                    dtype="str")
 
     status = np.zeros(size, dtype=np.int8)
     status[judged] = np.where(going, 2, np.where(invalid, 1, 0))
@@ -110,6 +111,20 @@ def first_results(rows: np.ndarray, typed_ids: pa.Array, judged: np.ndarray,
         "req_id": empty,
         "payload": spread(size, sending, bodies),
     })
+
+
+MAX_TYPED_ID = 60
+"""The most characters of a contactId cell kept as typed (an invalid row's): a cell may hold
+anything, up to the reader's cell limit."""
+
+
+def _shortened(values: pa.Array) -> pa.Array:
+    long = pc.greater(pc.utf8_length(values), MAX_TYPED_ID)
+    if not pc.any(long).as_py():
+        return values
+    cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, MAX_TYPED_ID - 1),
+                                      pa.scalar("…", values.type), pa.scalar("", values.type))
+    return pc.if_else(long, cut, values)
 
 
 def _replace(base: pa.Array, at: np.ndarray, values: pa.Array) -> pa.Array:
