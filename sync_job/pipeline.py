@@ -211,37 +211,17 @@ def run_sync(
     (tests inject them; the default sleep wakes up early when ``stop`` is set). ``reading``:
     the files, already being read (:func:`~sync_job.read.prefetch.read_soon`).
     """
-    started, started_at = time.monotonic(), datetime.now(UTC)
-    run_id = uuid.uuid4().hex if run_id is None else run_id
-    if not RUN_ID.fullmatch(run_id):
-        raise ConfigError([f"run_id: expected letters, digits, '_', '-' or '.' (at most 64, "
-                           f"not starting with '.'), got {shown(run_id)}"])
-    stop = stop if stop is not None else threading.Event()
-    if sleep is None:
-        def sleep(seconds: float) -> None:
-            stop.wait(seconds)  # a stop request cuts a retry wait short
-
-    template = config.results
-    config = dataclasses.replace(config, results=template.for_run(run_id=run_id, when=started_at))
-    run = Run(
-        config=config, results_template=template, stop=stop,
-        report=RunReport(counts={}, exit_code=ExitCode.OK, results_path=config.results.path,
-                         elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
-                         summary_path=config.results.summary_path,
-                         ledger_path=ledger_path_for(config.snapshot.path)),
-        timing=Timing(sleep=sleep, clock=clock, jitter=jitter),
-        progress=progress or (lambda total: SilentProgress()),
-        started=started, started_at=started_at,
-    )
+    run = start(config, run_id=run_id, stop=stop, progress=progress,
+                timing=(sleep, clock, jitter))
     try:
         check_it_can_start(run, os.environ if environ is None else environ)
-        reading = reading or read_soon(config)
+        reading = reading or read_soon(run.config)
         with contextlib.ExitStack() as held:
             read_changes(run, reading)
             open_state(run, held, reading.snapshot)
             plan(run)
             apply_brake(run)
-            if not config.dry_run and not run.report.braked_reason:
+            if not run.config.dry_run and not run.report.braked_reason:
                 push(run)
                 save_snapshot(run)
             finish(run)
@@ -255,6 +235,37 @@ def run_sync(
                             f"internal error: {type(exc).__name__}")
         raise
     return run.report
+
+
+def start(config: Config, *, run_id: str | None, stop: threading.Event | None,
+          progress: ProgressFactory | None,
+          timing: tuple[Callable[[float], None] | None, Callable[[], float],
+                        Callable[[float], float]]) -> Run:
+    """A new run: its id, its results paths (``{run_id}``, ``{date}``, ``{time}`` filled in),
+    its report, and how it waits."""
+    started, started_at = time.monotonic(), datetime.now(UTC)
+    run_id = uuid.uuid4().hex if run_id is None else run_id
+    if not RUN_ID.fullmatch(run_id):
+        raise ConfigError([f"run_id: expected letters, digits, '_', '-' or '.' (at most 64, "
+                           f"not starting with '.'), got {shown(run_id)}"])
+    stop = stop if stop is not None else threading.Event()
+    sleep, clock, jitter = timing
+    if sleep is None:
+        def sleep(seconds: float) -> None:
+            stop.wait(seconds)  # a stop request cuts a retry wait short
+
+    template = config.results
+    config = dataclasses.replace(config, results=template.for_run(run_id=run_id, when=started_at))
+    return Run(
+        config=config, results_template=template, stop=stop,
+        report=RunReport(counts={}, exit_code=ExitCode.OK, results_path=config.results.path,
+                         elapsed=0.0, dry_run=config.dry_run, run_id=run_id,
+                         summary_path=config.results.summary_path,
+                         ledger_path=ledger_path_for(config.snapshot.path)),
+        timing=Timing(sleep=sleep, clock=clock, jitter=jitter),
+        progress=progress or (lambda total: SilentProgress()),
+        started=started, started_at=started_at,
+    )
 
 
 def check_it_can_start(run: Run, environ: Mapping[str, str]) -> None:
