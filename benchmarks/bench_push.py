@@ -5,7 +5,8 @@
     threads doing the same 2,000 PUTs with requests (one keep-alive session per thread).
     Target: ratio >= 0.95. Best of two runs each, alternating, so both see the same machine.
 (b) simulator --rate-limit 50, job --rate-limit 50; 1,000 changed rows.
-    Targets: >= 49.5 rows/s (the limit, to the first decimal), every row updated, < 1% of requests answered 429.
+    Targets: >= 49.5 rows/s (the limit, to the first decimal), every row updated, < 1% of
+    requests answered 429.
 """
 
 from __future__ import annotations
