@@ -296,7 +296,7 @@ def _delimiter(raw: Any) -> tuple[Any, str | None]:
 
 
 def _country(raw: Any) -> tuple[Any, str | None]:
-    import phonenumbers  # only when a country is set: it costs every start 20 ms
+    import phonenumbers  # only when a country is set: a big import for every start
 
     if isinstance(raw, str) and raw.strip().upper() in phonenumbers.SUPPORTED_REGIONS:
         return raw.strip().upper(), None
