@@ -536,7 +536,8 @@ def finish(run: Run) -> None:
         set_where(plan.results, plan.results["status"].eq("skipped").to_numpy(), "message",
                   INTERRUPTED)
     try:
-        write_results(config.results.path, plan.results)
+        write_results(config.results.path, plan.results, workbook=config.results.workbook,
+                      delimiter=config.results.delimiter)
     except OSError as exc:
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
