@@ -106,6 +106,8 @@ class ResultsConfig(_Checked):
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
     keep: int | None = None
     """Keep the newest this many results files (and summaries) the job made; None: all."""
+    report: bool = True
+    """Write the HTML run report beside the results file (results.csv → results.html)."""
 
     @property
     def summary_path(self) -> Path:
@@ -113,10 +115,20 @@ class ResultsConfig(_Checked):
             return self.summary
         return self.path.with_name(self.path.stem + ".summary.json")
 
+    @property
+    def report_path(self) -> Path | None:
+        """The HTML run report, beside the results file; None when ``report`` is off."""
+        return report_path_for(self.path) if self.report else None
+
     def for_run(self, *, run_id: str, when: datetime) -> ResultsConfig:
         """These settings with the placeholders filled for one run."""
         return dataclasses.replace(self, path=fill(self.path, run_id=run_id, when=when),
                                    summary=fill(self.summary_path, run_id=run_id, when=when))
+
+
+def report_path_for(results: Path) -> Path:
+    """The HTML report of a results file: ``results/results.csv`` → ``results/results.html``."""
+    return results.with_name(results.stem + ".html")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,6 +278,12 @@ def _integer(*, minimum: int, maximum: int) -> Checker:
     return check
 
 
+def _flag(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, bool):
+        return raw, None
+    return None, "expected true or false"
+
+
 def _choice(*options: str) -> Checker:
     def check(raw: Any) -> tuple[Any, str | None]:
         if raw in options:
@@ -339,7 +357,7 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
     },
     "snapshot": {"path": _path},
     "results": {"path": _results_path, "summary": _results_path,
-                "keep": _integer(minimum=1, maximum=1_000_000)},
+                "keep": _integer(minimum=1, maximum=1_000_000), "report": _flag},
     "push": {
         "concurrency": _integer(minimum=1, maximum=256),
         "rate_limit": _number(minimum=0, strict=False, maximum=10_000),
@@ -373,6 +391,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "max_changes": ("push", "max_changes"),
     "summary": ("results", "summary"),
     "max_invalid": ("push", "max_invalid"),
+    "report": ("results", "report"),
 }
 
 

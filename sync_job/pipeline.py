@@ -13,7 +13,7 @@
 6. **push** (a live run): each update is sent; each 200 goes into the journal before that
    worker starts its next request;
 7. **save the snapshot** with what the API confirmed, then let the journal forget it;
-8. **finish**: the results file and the summary, and the exit code;
+8. **finish**: the results file, the exit code, the HTML report and the summary;
 9. **remember the run**: its summary as one line of the run history beside the snapshot,
    then, with ``results.keep``, remove the oldest results files the history names.
 
@@ -60,6 +60,7 @@ from sync_job.plan.make import Plan, PlanOptions, Update, make_plan
 from sync_job.push.access import check_base_url, read_token
 from sync_job.push.progress import ProgressFactory, SilentProgress
 from sync_job.push.ratelimit import full_jitter
+from sync_job.push.timeline import Timeline, TimelineCounts
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
 from sync_job.report.naming import RUN_ID
@@ -133,6 +134,12 @@ class RunReport:
     """The run summary, as written to ``summary_path`` and to the run history."""
     ledger_path: Path | None = None
     """The run history this run was recorded in (``<snapshot>.runs.jsonl``)."""
+    report_path: Path | None = None
+    """The HTML run report beside the results file; None when ``results.report`` is off or
+    it was not written."""
+    timeline: TimelineCounts | None = None
+    """Requests, retries and 429 answers per interval of the push; None when nothing was
+    pushed (a dry run, the brake)."""
 
     @property
     def stopped_because(self) -> str:
@@ -294,6 +301,8 @@ def open_state(run: Run, held: contextlib.ExitStack,
         _remove_leftovers(config)
     prepare_folder(config.results.path, "results")
     prepare_folder(config.results.summary_path, "summary")
+    if config.results.report_path is not None:
+        prepare_folder(config.results.report_path, "report")
     log.info("run %s started%s", report.run_id, " (dry run)" if config.dry_run else "",
              extra={"run_id": report.run_id})
     table = early_snapshot.result() if early_snapshot is not None else \
@@ -401,9 +410,11 @@ def push(run: Run) -> None:
         backoff_max=config.push.backoff_max, max_retry_wait=config.push.max_retry_wait,
     )
     timing = run.timing
+    timeline = Timeline()
     client = ContactClient(settings, gate=RateGate(config.push.rate_limit, clock=timing.clock,
                                                    sleep=timing.sleep),
-                           sleep=timing.sleep, jitter=timing.jitter, cancelled=run.stop.is_set)
+                           sleep=timing.sleep, jitter=timing.jitter, cancelled=run.stop.is_set,
+                           timeline=timeline)
     updates = plan.updates()
     journal_failures: list[str] = []
     lock_lost: list[bool] = []
@@ -443,6 +454,7 @@ def push(run: Run) -> None:
                               stop_after_failures=config.push.stop_after_failures)
     finally:
         report.push_seconds = time.monotonic() - started
+        report.timeline = timeline.counts()
         display.close()
         client.close()
     run.unjournaled = len(journal_failures)
@@ -524,7 +536,7 @@ def save_snapshot(run: Run) -> None:
 
 
 def finish(run: Run) -> None:
-    """The results file, the exit code and the summary."""
+    """The results file, the exit code, the HTML report and the summary."""
     config, report, plan = run.config, run.report, run.plan
     assert plan is not None and run.table is not None
     report.interrupted = (run.stop.is_set() and not report.aborted_reason
@@ -532,9 +544,11 @@ def finish(run: Run) -> None:
     if report.interrupted:
         set_where(plan.results, plan.results["status"].eq("skipped").to_numpy(), "message",
                   INTERRUPTED)
+    results_written = True
     try:
         write_results(config.results.path, plan.results)
     except OSError as exc:
+        results_written = False
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
     report.counts = plan.counts
@@ -543,7 +557,13 @@ def finish(run: Run) -> None:
     _say_invalid_rows_allowed(run)
     report.elapsed = time.monotonic() - run.started
     ended_at = datetime.now(UTC)
+    # The page shows the summary, and the summary names the page: named first, unnamed again
+    # should it not be written.
+    report.report_path = config.results.report_path if results_written else None
     report.summary = _summary(run, ended_at)
+    if report.report_path is not None and not write_html_report(run):
+        report.report_path = None
+        report.summary = _summary(run, ended_at)
     try:
         write_summary(config.results.summary_path, report.summary)
     except OSError as exc:
@@ -554,6 +574,31 @@ def finish(run: Run) -> None:
     report.outcome = report.summary["outcome"]
 
 
+def write_html_report(run: Run) -> bool:
+    """The HTML run report beside the results (``sync_job.report.html_report``); whether it
+    was written. A report that cannot be made or written is said, and changes nothing else:
+    the results file holds all it would show."""
+    from sync_job.report.html_report import ReportInput, write_report
+
+    config, report = run.config, run.report
+    assert run.plan is not None and run.table is not None and report.report_path is not None
+    data = ReportInput(summary=report.summary, results=run.plan.results, cells=run.table.cells,
+                       headers=run.table.headers, timeline=report.timeline,
+                       results_name=config.results.path.name)
+    try:
+        write_report(report.report_path, data)
+    except OSError as exc:
+        problem = f"{write_problem(report.report_path, exc)}; the HTML report was not written"
+    except Exception as exc:  # a bug in the page must not cost the run its summary
+        problem = (f"{report.report_path}: the HTML report could not be made (internal error: "
+                   f"{type(exc).__name__}); the results file holds everything it would show")
+    else:
+        return True
+    log.error("%s", problem)
+    report.warnings.append(problem)
+    return False
+
+
 def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
     config, report = run.config, run.report
     assert run.table is not None
@@ -561,7 +606,7 @@ def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
         RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=ended_at,
                  input_path=config.input.path, input_sha256=run.table.sha256,
                  results_path=config.results.path, summary_path=config.results.summary_path,
-                 snapshot_path=config.snapshot.path),
+                 report_path=report.report_path, snapshot_path=config.snapshot.path),
         exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
         requests=report.requests, retries=report.retries, throttled=report.throttled,
         folded_from_journal=report.folded, stopped_because=report.stopped_because,
@@ -645,8 +690,10 @@ def lock_lost_message(path: Path) -> str:
 def _remove_leftovers(config: Config) -> None:
     """Remove the temporary files writes killed half-way left: the snapshot's whatever their
     age (under the lock, no other run writes it), the results' and summary's after an hour."""
+    report = config.results.report_path
     for path, age in ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
-                      (config.results.summary_path, LEFTOVER_AGE)):
+                      (config.results.summary_path, LEFTOVER_AGE),
+                      *(((report, LEFTOVER_AGE),) if report is not None else ())):
         removed = remove_leftovers(path, older_than=age)
         if removed:
             log.info("removed %d temporary file(s) of %s left by writes that were interrupted",
