@@ -89,6 +89,7 @@ class InputConfig(_Checked):
     sheet: str | None = None  # None: the workbook's first sheet with a contactId column
     columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
     phone_check: str = "possible"  # "possible" | "valid" | "format"
+    default_country: str | None = None  # e.g. "TZ": local numbers (0712 345 678) completed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,6 +313,12 @@ def _delimiter(raw: Any) -> tuple[Any, str | None]:
     return None, 'expected one of ",", ";", "|", "tab"'
 
 
+def _country(raw: Any) -> tuple[Any, str | None]:
+    import phonenumbers  # only when a country is set: a big import for every start
+
+    if isinstance(raw, str) and raw.strip().upper() in phonenumbers.SUPPORTED_REGIONS:
+        return raw.strip().upper(), None
+    return None, "expected a two-letter country code phonenumbers knows, such as TZ or KE"
 
 
 def _columns(raw: Any) -> tuple[Any, str | None]:
@@ -354,6 +361,7 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "sheet": _text,
         "columns": _columns,
         "phone_check": _choice("possible", "valid", "format"),
+        "default_country": _country,
     },
     "snapshot": {"path": _path},
     "results": {"path": _results_path, "summary": _results_path,

@@ -365,7 +365,9 @@ def plan(run: Run) -> None:
     assert run.table is not None and run.snapshot is not None
     options = PlanOptions(clear_marker=run.config.input.clear_marker,
                           empty_cells=run.config.input.empty_cells,
-                          phone_check=run.config.input.phone_check, dry_run=run.config.dry_run)
+                          phone_check=run.config.input.phone_check,
+                          default_country=run.config.input.default_country,
+                          dry_run=run.config.dry_run)
     run.plan = make_plan(run.table, run.snapshot, options)
     counts = run.plan.counts
     log.info("%d rows read: %d to send, %d unchanged, %d invalid", len(run.plan.results),

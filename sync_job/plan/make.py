@@ -44,6 +44,8 @@ class PlanOptions:
     clear_marker: str = "<clear>"
     empty_cells: str = "unchanged"
     phone_check: str = "possible"
+    default_country: str | None = None
+    """Local phone numbers are completed for this country (``input.default_country``)."""
     dry_run: bool = False
 
 
@@ -127,7 +129,8 @@ def make_plan(table: InputTable, snapshot: pd.DataFrame, options: PlanOptions) -
     judged = np.flatnonzero(~repeating | rows_sharing_a_key(ids, numbers))
 
     changes = normalized_rows(cells, judged, ids, numbers, options)
-    sends = changed_fields(changes, *snapshot_rows(snapshot, held_at[judged]))
+    sends = changed_fields(changes, *snapshot_rows(snapshot, held_at[judged],
+                                                   options.default_country))
     raw = _rows_at(cells, judged)
     verdict = validate(changes, raw, table.headers,
                        going_out={name: sends[send_column(name)] for name in VALUE_FIELDS},
@@ -155,7 +158,7 @@ def read_keys(cells: pa.Table, name: str, options: PlanOptions) -> RowKeys:
     if len(odd):
         cleaned = (normalize_ids(text.iloc[odd]) if name == ID_FIELD else normalize_values(
             name, text.iloc[odd], clear_marker=options.clear_marker,
-            empty_cells=options.empty_cells))
+            empty_cells=options.empty_cells, default_country=options.default_country))
         whole[odd], keys[odd] = whole_number_keys(cleaned.fillna(""))
         text.iloc[odd] = cleaned.to_numpy()
     return RowKeys(text=text, whole=whole, keys=keys, plain=plain)
@@ -173,15 +176,15 @@ def rows_sharing_a_key(ids: RowKeys, numbers: RowKeys) -> np.ndarray:
     return shared
 
 
-def snapshot_rows(snapshot: pd.DataFrame,
-                  positions: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+def snapshot_rows(snapshot: pd.DataFrame, positions: np.ndarray,
+                  default_country: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """(the normalized snapshot row at each of ``positions``, which were found: -1 is not)."""
     found = positions >= 0
     if not len(snapshot):
         empty = pd.Series([""] * len(positions), dtype="str")
         return pd.DataFrame(dict.fromkeys(VALUE_FIELDS, empty)), found
     rows = snapshot.iloc[np.where(found, positions, 0)].reset_index(drop=True)
-    return normalize_snapshot(rows), found
+    return normalize_snapshot(rows, default_country), found
 
 
 def normalized_rows(cells: pa.Table, judged: np.ndarray, ids: RowKeys, numbers: RowKeys,

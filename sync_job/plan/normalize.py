@@ -13,9 +13,12 @@ compare values in it.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from collections.abc import Callable
 
 import pandas as pd
+import phonenumbers
 
 from sync_job.fields import ID_FIELD, VALUE_FIELDS
 
@@ -65,17 +68,52 @@ def normalize_contact_id(values: pd.Series) -> pd.Series:
     return values.mask(~done, whole)
 
 
-def normalize_number(values: pd.Series) -> pd.Series:
+def normalize_number(values: pd.Series, default_country: str | None = None) -> pd.Series:
     """Written phone numbers → international digits: ``+255 (712) 345-678`` → ``255712345678``.
 
     A leading apostrophe (Excel's text marker) is dropped, ``255712345678.0`` becomes
     ``255712345678`` and a leading ``00`` counts as ``+``. Values that do not look like a written
     phone number (letters, scientific notation) are kept as they are so validation can quote them.
+
+    With a ``default_country`` (``"TZ"``), a local number is completed for that country:
+    ``0712 345 678`` → ``255712345678`` (:func:`complete_local_numbers`).
     """
     done = values.str.fullmatch(_CANONICAL_NUMBER, na=True) | (values == "")
+    if default_country:
+        done &= ~values.str.match(_LOCAL_NUMBER, na=False)
     if done.all():
         return values
-    return values.mask(~done, _normalize_written_numbers(values[~done]))
+    digits = _normalize_written_numbers(values[~done])
+    if default_country:
+        digits = complete_local_numbers(digits, default_country)
+    return values.mask(~done, digits)
+
+
+_LOCAL_NUMBER = r"0[1-9]"
+"""How a number written for dialling within its country starts: a country code never starts
+with 0 and ``00`` is the international prefix, so these digits cannot be international."""
+
+
+def complete_local_numbers(digits: pd.Series, country: str) -> pd.Series:
+    """``digits`` with each local number (starting with a single 0) made international for
+    ``country``, as phonenumbers reads it dialled there. A number that does not become a
+    possible number there is kept as it is, so validation says, as without a country, that it
+    starts with 0."""
+    local = digits.str.match(_LOCAL_NUMBER, na=False)
+    if not local.any():
+        return digits
+    return digits.mask(local, digits[local].map(functools.partial(_completed, country=country)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _completed(digits: str, country: str) -> str:
+    try:
+        number = phonenumbers.parse(digits, country)
+    except phonenumbers.NumberParseException:
+        return digits
+    if not phonenumbers.is_possible_number(number):
+        return digits
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
 def _normalize_written_numbers(values: pd.Series) -> pd.Series:
@@ -106,7 +144,12 @@ def normalize_email(values: pd.Series) -> pd.Series:
     return values.mask(maybe, parts[0] + parts[1] + parts[2].str.lower())
 
 
-_FIELD_NORMALIZERS = {"number": normalize_number, "email": normalize_email}
+def _normalizer(name: str, default_country: str | None) -> Callable[[pd.Series], pd.Series]:
+    if name == "number":
+        return functools.partial(normalize_number, default_country=default_country)
+    if name == "email":
+        return normalize_email
+    return lambda values: values
 
 
 def normalize_ids(values: pd.Series) -> pd.Series:
@@ -115,11 +158,12 @@ def normalize_ids(values: pd.Series) -> pd.Series:
 
 
 def normalize_values(name: str, values: pd.Series, *, clear_marker: str,
-                     empty_cells: str) -> pd.Series:
+                     empty_cells: str, default_country: str | None = None) -> pd.Series:
     """One value column of the changes file → one meaning per cell (module docstring).
 
     ``empty_cells="unchanged"``: an empty cell leaves the field alone. ``"clear"``: an empty
     cell clears it (for full-state exports). A cell holding exactly ``clear_marker`` clears it.
+    ``default_country``: local phone numbers are completed for it (:func:`normalize_number`).
     """
     value = clean_text(values).fillna("")
     empty = value == ""
@@ -128,31 +172,30 @@ def normalize_values(name: str, values: pd.Series, *, clear_marker: str,
     cleared = value == clear_marker
     if cleared.any():
         value = value.mask(cleared, "")
-    normalizer = _FIELD_NORMALIZERS.get(name)
     # Normalizers leave missing and empty cells as they are.
-    return value if normalizer is None else normalizer(value)
+    return _normalizer(name, default_country)(value)
 
 
 def normalize_changes(
-    frame: pd.DataFrame, *, clear_marker: str, empty_cells: str
+    frame: pd.DataFrame, *, clear_marker: str, empty_cells: str,
+    default_country: str | None = None,
 ) -> pd.DataFrame:
     """Reader output (``row`` and the columns the file has) → one meaning per cell. A column
     the file does not have is missing on every row: it never clears anything."""
     columns = {name: (normalize_values(name, frame[name], clear_marker=clear_marker,
-                                       empty_cells=empty_cells) if name in frame
+                                       empty_cells=empty_cells,
+                                       default_country=default_country) if name in frame
                       else pd.Series(pd.NA, index=frame.index, dtype="str"))
                for name in VALUE_FIELDS}
     return pd.DataFrame({"row": frame["row"], ID_FIELD: normalize_ids(frame[ID_FIELD]),
                          **columns})
 
 
-def normalize_snapshot(frame: pd.DataFrame) -> pd.DataFrame:
+def normalize_snapshot(frame: pd.DataFrame, default_country: str | None = None) -> pd.DataFrame:
     """The snapshot's values in the same form as changes ("" for no value), so equal values
     compare equal."""
     def column(name: str) -> pd.Series:
-        value = clean_text(frame[name]).fillna("")
-        normalizer = _FIELD_NORMALIZERS.get(name)
-        return value if normalizer is None else normalizer(value)
+        return _normalizer(name, default_country)(clean_text(frame[name]).fillna(""))
 
     return pd.DataFrame({ID_FIELD: normalize_ids(frame[ID_FIELD]),
                          **{name: column(name) for name in VALUE_FIELDS}})
