@@ -1,13 +1,16 @@
 """``make demo``: the whole job on the sample data, against the bundled simulator.
 
-Works on copies in ``.demo/`` so the committed samples never change and the demo can run again
-and again. Three runs show the product:
+Works on copies in ``.demo/`` (or the folder ``--scratch`` names) so the committed samples
+never change and the demo can run again and again. Three runs show the product:
 
-1. a dry run: what would be sent, row by row, with nothing sent;
-2. the live run: valid changed rows are sent, everything else is explained;
+1. a dry run, as an operator checks a file: what would be sent, row by row, with nothing sent
+   (``results/check.csv`` and its HTML report ``results/check.html``);
+2. the live run: valid changed rows are sent, everything else is explained
+   (``results/results.csv`` and ``results/results.html``);
 3. the same command again: what was confirmed is now unchanged, so re-running is safe;
 
-then ``sync-job runs`` lists the three from the run history kept beside the snapshot.
+then ``sync-job runs`` lists the three from the run history kept beside the snapshot, and the
+demo says where the reports are.
 
 Exits 0 when every run ended as the sample data intends (the job itself exits 1, because the
 sample holds invalid rows and rows the API rejects on purpose).
@@ -15,6 +18,7 @@ sample holds invalid rows and rows the API rejects on purpose).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import shutil
@@ -29,10 +33,10 @@ SCRATCH = ROOT / ".demo"
 DEMO_TOKEN = "demo-token-for-the-simulator"
 
 
-def start_simulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def start_simulator(env: dict[str, str], scratch: Path) -> tuple[subprocess.Popen[str], str]:
     simulator = subprocess.Popen(
         [sys.executable, "-m", "sync_job", "simulate", "--port", "0",
-         "--contacts", str(SCRATCH / "server_contacts.csv")],
+         "--contacts", str(scratch / "server_contacts.csv")],
         env=env, stdout=subprocess.PIPE, text=True,
     )
     assert simulator.stdout is not None
@@ -43,10 +47,10 @@ def start_simulator(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     return simulator, line.split("listening on ", 1)[1]
 
 
-def run_job(title: str, args: list[str], env: dict[str, str]) -> int:
+def run_job(title: str, args: list[str], env: dict[str, str], scratch: Path) -> int:
     print(f"\n=== {title}\n$ sync-job {' '.join(args)}", flush=True)
     started = time.monotonic()
-    code = subprocess.call([sys.executable, "-m", "sync_job", *args], env=env, cwd=SCRATCH)
+    code = subprocess.call([sys.executable, "-m", "sync_job", *args], env=env, cwd=scratch)
     print(f"(exit code {code}, {time.monotonic() - started:.1f} s)", flush=True)
     return code
 
@@ -63,18 +67,23 @@ def show_results(path: Path) -> None:
               f"{detail}")
 
 
-def main() -> int:
-    shutil.rmtree(SCRATCH, ignore_errors=True)
-    SCRATCH.mkdir()
-    shutil.copy(ROOT / "sample_data" / "changes.csv", SCRATCH / "changes.csv")
-    shutil.copy(ROOT / "sample_data" / "snapshot.csv", SCRATCH / "server_contacts.csv")
-    (SCRATCH / "state").mkdir()
-    shutil.copy(ROOT / "sample_data" / "snapshot.csv", SCRATCH / "state" / "snapshot.csv")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The whole job on the sample data, against "
+                                                 "the bundled simulator.")
+    parser.add_argument("--scratch", type=Path, default=SCRATCH,
+                        help="the folder to work in, emptied first (default: .demo)")
+    scratch: Path = parser.parse_args(argv).scratch.absolute()
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    shutil.copy(ROOT / "sample_data" / "changes.csv", scratch / "changes.csv")
+    shutil.copy(ROOT / "sample_data" / "snapshot.csv", scratch / "server_contacts.csv")
+    (scratch / "state").mkdir()
+    shutil.copy(ROOT / "sample_data" / "snapshot.csv", scratch / "state" / "snapshot.csv")
 
     env = {**os.environ, "HUDUMA_API_TOKEN": DEMO_TOKEN}
-    simulator, base_url = start_simulator(env)
+    simulator, base_url = start_simulator(env, scratch)
     try:
-        (SCRATCH / "config.yaml").write_text(
+        (scratch / "config.yaml").write_text(
             "api:\n"
             f"  base_url: {base_url}\n"
             "input:\n  path: changes.csv\n"
@@ -83,15 +92,17 @@ def main() -> int:
             "push:\n  concurrency: 4\n  rate_limit: 50\n",
             encoding="utf-8",
         )
-        print(f"demo: simulator at {base_url}; working in {SCRATCH}")
-        results = SCRATCH / "results" / "results.csv"
-        codes = [run_job("1. dry run: nothing is sent", ["run", "--dry-run"], env)]
-        show_results(results)
-        codes.append(run_job("2. live run against the simulator", ["run"], env))
+        print(f"demo: simulator at {base_url}; working in {scratch}")
+        check = scratch / "results" / "check.csv"
+        results = scratch / "results" / "results.csv"
+        codes = [run_job("1. dry run, as an operator checks a file: nothing is sent",
+                         ["run", "--dry-run", "--results", "results/check.csv"], env, scratch)]
+        show_results(check)
+        codes.append(run_job("2. live run against the simulator", ["run"], env, scratch))
         show_results(results)
         codes.append(run_job("3. the same command again: confirmed rows are now unchanged",
-                             ["run"], env))
-        listed = run_job("4. the run history: every run, newest last", ["runs"], env)
+                             ["run"], env, scratch))
+        listed = run_job("4. the run history: every run, newest last", ["runs"], env, scratch)
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
@@ -99,10 +110,15 @@ def main() -> int:
     with results.open(encoding="utf-8-sig", newline="") as handle:
         rerun = list(csv.DictReader(handle))
     resent = [r["row"] for r in rerun if r["status"] == "updated"]
-    print(f"\nresults: {results}\nsnapshot: {SCRATCH / 'state' / 'snapshot.csv'}")
-    if codes != [1, 1, 1] or resent or listed != 0:
+    reports = [check.with_suffix(".html"), results.with_suffix(".html")]
+    print(f"\nresults: {check} (the dry run), {results} (the last run)"
+          f"\nreport: {reports[0]} (the dry run; open it in a browser)"
+          f"\nreport: {reports[1]} (the last run)"
+          f"\nsnapshot: {scratch / 'state' / 'snapshot.csv'}")
+    missing = [str(path) for path in reports if not path.is_file()]
+    if codes != [1, 1, 1] or resent or listed != 0 or missing:
         print(f"demo: unexpected outcome (exit codes {codes}, re-sent rows {resent}, "
-              f"runs exited {listed})")
+              f"runs exited {listed}, reports missing {missing})")
         return 1
     print("demo: done. Exit code 1 is expected: the sample holds rows that are invalid or "
           "that the API rejects, to show how each is reported.")

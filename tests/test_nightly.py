@@ -289,9 +289,10 @@ def test_results_keep_keeps_the_newest_files_the_job_made_and_nothing_else(
         assert report.summary_path == report.results_path.with_suffix(".summary.json")
         assert report.report_path == report.results_path.with_suffix(".html")
     kept, gone = reports[2:], reports[:2]
-    files = [(r.results_path, r.summary_path, r.report_path) for r in reports]
-    assert all(path is not None and path.is_file() for r in files[2:] for path in r)
-    assert not any(path is not None and path.exists() for r in files[:2] for path in r)
+    assert all(path is not None and path.is_file()
+               for r in kept for path in (r.results_path, r.summary_path, r.report_path))
+    assert not any(path is not None and path.exists()
+                   for r in gone for path in (r.results_path, r.summary_path, r.report_path))
     assert foreign.read_text() == "mine" and lookalike.read_text() == "not the job's"
     assert lookalike.with_suffix(".html").read_text() == "not the job's either"
     on_disk = {p for p in (ws.root / "results").rglob("*") if p.is_file()}

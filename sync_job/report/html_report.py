@@ -411,7 +411,8 @@ def _outcome(summary: Mapping[str, Any], results_name: str) -> list[str]:
     ]
     why = str(summary.get("stopped_because") or "")
     if why:
-        parts.append(f'<p class="why" id="stopped-because"><strong>Stopped early:</strong> '
+        heading = "Safety brake" if outcome == "braked" else "Stopped early"
+        parts.append(f'<p class="why" id="stopped-because"><strong>{heading}:</strong> '
                      f"{esc(why)}</p>")
     parts.append("</header>")
     return parts
