@@ -289,3 +289,12 @@ def test_a_report_that_cannot_be_written_is_said_and_the_run_ends_as_it_would(
     assert any("the HTML report was not written" in w and "the disk is full" in w
                for w in report.warnings)
     assert len(read_results(workspace.results)) == len(MIXED_ROWS)
+
+
+def test_the_page_lists_the_commonest_causes_and_counts_the_rest() -> None:
+    lines = [{"row": str(n + 2), "status": "invalid", "errors": f"Phone: problem {n}"}
+             for n in range(105)]
+    page = render(ReportInput(summary={"outcome": "rows_invalid", "counts": {"invalid": 105}},
+                              results=results_frame(lines), headers=HEADERS))
+    assert page.count("data-problem=") == 100
+    assert 'data-more="5">and 5 more causes: see the results file.' in page

@@ -53,6 +53,8 @@ ROW_LABEL = "row"
 
 FIRST_ROWS = 10
 """Row numbers listed per cause; the rest are counted ("and 12 more")."""
+MAX_GROUPS = 100
+"""Causes shown, the commonest first; the rest are counted."""
 MAX_TABLE_ROWS = 500
 """Invalid rows shown in the table; the results file has them all."""
 CELL_CHARACTERS = 60
@@ -445,7 +447,7 @@ def _problems(groups: Sequence[ProblemGroup], invalid: int) -> list[str]:
                  f"may have problems of several causes. Row numbers are the ones your "
                  f"spreadsheet shows.</p>")
     parts.append('<ul class="groups problems">')
-    for group in groups:
+    for group in groups[:MAX_GROUPS]:
         name = (f"<code>{esc(group.key)}</code>" if group.coded else "")
         description = group.description or (group.key if not group.coded else "")
         parts.append(
@@ -454,7 +456,12 @@ def _problems(groups: Sequence[ProblemGroup], invalid: int) -> list[str]:
             f"<span>row{'s' if group.rows != 1 else ''}</span> {name}</div>"
             f"<p>{esc(description)}</p>"
             f'<p class="rows">rows {esc(_rows_list(group.first_rows, group.rows))}</p></li>')
-    parts += ["</ul>", "</section>"]
+    parts.append("</ul>")
+    if len(groups) > MAX_GROUPS:
+        parts.append(f'<p id="problems-more" data-more="{len(groups) - MAX_GROUPS}">and '
+                     f"{_number(len(groups) - MAX_GROUPS)} more causes: see the results "
+                     f"file.</p>")
+    parts.append("</section>")
     return parts
 
 
@@ -465,7 +472,7 @@ def _failures(groups: Sequence[FailureGroup]) -> list[str]:
         parts += ['<p class="muted">No failed row.</p>', "</section>"]
         return parts
     parts.append('<ul class="groups failures">')
-    for group in groups:
+    for group in groups[:MAX_GROUPS]:
         heading = (f"HTTP {group.http_status}" if group.http_status else "no HTTP answer")
         if group.api_code:
             heading += f", API code {group.api_code}"
@@ -476,7 +483,11 @@ def _failures(groups: Sequence[FailureGroup]) -> list[str]:
             f"<span>row{'s' if group.rows != 1 else ''}</span> <strong>{esc(heading)}</strong>"
             f"</div><p>{esc(group.message)}</p>"
             f'<p class="rows">rows {esc(_rows_list(group.first_rows, group.rows))}</p></li>')
-    parts += ["</ul>", "</section>"]
+    parts.append("</ul>")
+    if len(groups) > MAX_GROUPS:
+        parts.append(f"<p>and {_number(len(groups) - MAX_GROUPS)} more kinds of answer: see the "
+                     f"results file.</p>")
+    parts.append("</section>")
     return parts
 
 
