@@ -375,9 +375,11 @@ def _when(stamp: object) -> str:
 
 
 def _rows_list(first_rows: Sequence[int], rows: int) -> str:
+    """``row 6``, ``rows 6, 19, 24``, ``rows 2, 3, … 11 and 5 more``."""
     shown = ", ".join(str(row) for row in first_rows)
     more = rows - len(first_rows)
-    return f"{shown} and {_number(more)} more" if more > 0 else shown
+    listed = f"{shown} and {_number(more)} more" if more > 0 else shown
+    return f"{'row' if rows == 1 else 'rows'} {listed}"
 
 
 def _outcome(summary: Mapping[str, Any], results_name: str) -> list[str]:
@@ -455,7 +457,7 @@ def _problems(groups: Sequence[ProblemGroup], invalid: int) -> list[str]:
             f'<div class="head"><span class="count">{_number(group.rows)}</span> '
             f"<span>row{'s' if group.rows != 1 else ''}</span> {name}</div>"
             f"<p>{esc(description)}</p>"
-            f'<p class="rows">rows {esc(_rows_list(group.first_rows, group.rows))}</p></li>')
+            f'<p class="rows">{esc(_rows_list(group.first_rows, group.rows))}</p></li>')
     parts.append("</ul>")
     if len(groups) > MAX_GROUPS:
         parts.append(f'<p id="problems-more" data-more="{len(groups) - MAX_GROUPS}">and '
@@ -482,7 +484,7 @@ def _failures(groups: Sequence[FailureGroup]) -> list[str]:
             f'<div class="head"><span class="count">{_number(group.rows)}</span> '
             f"<span>row{'s' if group.rows != 1 else ''}</span> <strong>{esc(heading)}</strong>"
             f"</div><p>{esc(group.message)}</p>"
-            f'<p class="rows">rows {esc(_rows_list(group.first_rows, group.rows))}</p></li>')
+            f'<p class="rows">{esc(_rows_list(group.first_rows, group.rows))}</p></li>')
     parts.append("</ul>")
     if len(groups) > MAX_GROUPS:
         parts.append(f"<p>and {_number(len(groups) - MAX_GROUPS)} more kinds of answer: see the "
@@ -629,7 +631,7 @@ def render(data: ReportInput) -> str:
         "<main>",
         *_counts(counts),
         *_problems(groups, invalid),
-        *_failures(failure_groups(results)),
+        *([] if summary.get("dry_run") else _failures(failure_groups(results))),
         *_timeline(data.timeline, bool(summary.get("dry_run"))),
         *_invalid_table(table, invalid, data.headers, data.results_name),
         "</main>",
