@@ -83,10 +83,16 @@ def test_with_codes_problems_group_by_code_and_a_row_counts_once_per_code() -> N
         {"row": "5", "status": "invalid", "problem_codes": "contactId.duplicate",
          "errors": "contactId: contact 9 is also on row 4; keep one row per contact"},
         {"row": "6", "status": "failed", "problem_codes": "api.4221", "http_status": "422"},
+        {"row": "7", "status": "invalid",
+         "problem_codes": "names.control|names.control|email.invalid",
+         "errors": "Name: contains U+0007; Name: contains U+0008; email: is not an address"},
     ]
     groups = {g.key: g for g in problem_groups(results_frame(lines), HEADERS)}
     assert {key: g.rows for key, g in groups.items()} == {
-        "number.leading_zero": 2, "contactId.duplicate": 2, "names.too_long": 1}
+        "number.leading_zero": 2, "contactId.duplicate": 2, "names.too_long": 1,
+        "names.control": 1, "email.invalid": 1}
+    assert groups["names.control"].description == "Name: contains U+0007"
+    assert groups["email.invalid"].description == "email: is not an address"
     assert groups["number.leading_zero"].description == 'Phone: "0712 1" starts with 0'
     assert groups["names.too_long"].description == "Name: is 120 characters long"
     assert groups["contactId.duplicate"].first_rows == [4, 5]
@@ -115,11 +121,12 @@ def test_the_invalid_rows_table_marks_the_cells_the_problems_name_and_is_capped(
               "errors": "Phone: bad; row: nothing to change" if n == 0 else "Name: bad"}
              for n in range(7)]
     cells = pa.table({"row": list(range(2, 9)), "contactId": [str(n) for n in range(7)],
-                      "names": ["x" * 100] * 7, "number": ["0712"] * 7})
+                      "names": ["x" * 100] * 7, "number": ["0712\x07"] * 7})
     table, total = invalid_rows(results_frame(lines), cells, HEADERS, limit=5)
     assert total == 7 and len(table) == 5
     assert table[0].marked == {"number", "row"} and table[1].marked == {"names"}
     assert table[0].cells["names"] == "x" * 59 + "…"  # cut as messages quote cells
+    assert table[0].cells["number"] == "0712\ufffd"  # HTML cannot hold a bell
     assert set(table[0].cells) == {"contactId", "names", "number"}
 
 

@@ -29,6 +29,7 @@ rows, and with the causes, never with the square of anything.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -77,8 +78,17 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def cut(text: str, most: int = CELL_CHARACTERS) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
+
+
+def visible(text: str) -> str:
+    """A cell as the page shows it: cut, its control characters (a bell, a NUL) each shown
+    as U+FFFD, which HTML cannot hold as they are."""
+    return _CONTROL.sub("\ufffd", cut(text))
 
 
 # ---------------------------------------------------------------- problems, from the results
@@ -186,7 +196,10 @@ def problem_groups(results: pd.DataFrame, headers: Mapping[str, str], *,
         problems = split_problems(str(errors_first[at]), labels)
         causes = _codes_of(str(cell)) if coded else problems
         said = problems if len(problems) == len(causes) else [""] * len(causes)
-        for cause, description in zip(dict.fromkeys(causes), said, strict=False):
+        described: dict[str, str] = {}
+        for cause, description in zip(causes, said, strict=True):
+            described[cause] = described.get(cause) or description
+        for cause, description in described.items():  # a row counts once per cause
             group = groups.get(cause)
             if group is None:
                 groups[cause] = ProblemGroup(key=cause, description=description,
@@ -253,7 +266,7 @@ def invalid_rows(results: pd.DataFrame, cells: pa.Table | None, headers: Mapping
     typed_ids = _text(results[ID_FIELD].iloc[shown])
     table = []
     for n, row in enumerate(row_numbers):
-        values = {name: cut(str(taken[name][n] or "")) for name in taken}
+        values = {name: visible(str(taken[name][n] or "")) for name in taken}
         if not values:
             values = {ID_FIELD: str(typed_ids[n])}
         marked = {label_of(problem, labels) for problem in split_problems(str(errors[n]),
