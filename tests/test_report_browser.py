@@ -132,16 +132,23 @@ def check_report(driver: Any, page: Path, results: Path) -> dict[str, Any]:
     for element in driver.find_elements(By.CSS_SELECTOR, "#counts [data-status] .n"):
         assert element.text.replace(",", "").isdigit()  # the big number is on screen
 
-    assert attribute_counts(driver, "#problems [data-problem]", "data-problem") == \
-        expected_problems(lines)
-    assert attribute_counts(driver, "#failures [data-http-status]", "data-http-status",
-                            "data-api-code") == Counter(
-        (line["http_status"], line["api_code"]) for line in lines if line["status"] == "failed")
+    problems = attribute_counts(driver, "#problems [data-problem]", "data-problem")
+    assert problems == expected_problems(lines)
+    failures = attribute_counts(driver, "#failures [data-http-status]", "data-http-status",
+                                "data-api-code", "data-code")
+    assert failures == Counter((line["http_status"], line["api_code"],
+                                line.get("problem_codes", ""))
+                               for line in lines if line["status"] == "failed")
     table_rows = driver.find_elements(By.CSS_SELECTOR, "#invalid-rows tbody tr")
     assert [int(row.get_attribute("data-row")) for row in table_rows] == [
         int(line["row"]) for line in lines if line["status"] == "invalid"][:500]
     summary = json.loads(results.with_name(results.stem + ".summary.json").read_text())
     assert summary["report"] == str(page)
+    if "problems" in summary:  # rows per problem code: the page's groups add up to the same
+        by_code = Counter(problems)
+        for (_, _, code), count in failures.items():
+            by_code[code] += count
+        assert by_code == Counter(summary["problems"])
     outcome = driver.find_element(By.ID, "outcome")
     assert outcome.get_attribute("data-outcome") == summary["outcome"]
     exit_code = driver.find_element(By.CSS_SELECTOR, "[data-exit-code]")

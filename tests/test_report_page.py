@@ -305,3 +305,20 @@ def test_the_page_lists_the_commonest_causes_and_counts_the_rest() -> None:
                               results=results_frame(lines), headers=HEADERS))
     assert page.count("data-problem=") == 100
     assert 'data-more="5">and 5 more causes: see the results file.' in page
+
+
+def test_with_codes_failed_rows_without_an_answer_group_by_what_went_wrong() -> None:
+    lines = [
+        {"row": "2", "status": "failed", "problem_codes": "transport.timeout",
+         "message": "tried 3 times: no response before the read timeout"},
+        {"row": "3", "status": "failed", "problem_codes": "transport.connection",
+         "message": "tried 3 times: connection failed"},
+        {"row": "4", "status": "failed", "problem_codes": "transport.timeout",
+         "message": "tried 3 times: no response before the read timeout"},
+        {"row": "5", "status": "failed", "problem_codes": "api.4040", "http_status": "404",
+         "api_code": "4040", "message": "Contact not found"},
+    ]
+    groups = failure_groups(results_frame(lines))
+    assert [(g.http_status, g.api_code, g.code, g.rows) for g in groups] == [
+        ("", "", "transport.timeout", 2), ("", "", "transport.connection", 1),
+        ("404", "4040", "api.4040", 1)]

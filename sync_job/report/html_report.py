@@ -108,13 +108,15 @@ class ProblemGroup:
 
 @dataclass
 class FailureGroup:
-    """Failed rows with the same HTTP status and ``api_code``."""
+    """Failed rows with the same HTTP status, ``api_code`` and problem code."""
 
     http_status: str
     api_code: str
     message: str
     rows: int
     first_rows: list[int]
+    code: str = ""
+    """The rows' problem code (``api.4040``, ``transport.timeout``); "" without codes."""
 
 
 def labels_of(headers: Mapping[str, str]) -> dict[str, str]:
@@ -149,7 +151,9 @@ def label_of(problem: str, labels: Mapping[str, str]) -> str | None:
 
 
 def _codes_of(text: str) -> list[str]:
-    return [code for code in text.split(CODE_SEPARATOR) if code] if text else []
+    """The codes of a ``problem_codes`` cell; a cell cut short ends in "…", not a code."""
+    return [code for code in text.split(CODE_SEPARATOR)
+            if code and not code.endswith("…")] if text else []
 
 
 def _text(values: pd.Series) -> np.ndarray:
@@ -213,22 +217,26 @@ def problem_groups(results: pd.DataFrame, headers: Mapping[str, str], *,
 
 
 def failure_groups(results: pd.DataFrame, *, first: int = FIRST_ROWS) -> list[FailureGroup]:
-    """The failed rows grouped by HTTP status and ``api_code``, the commonest first; each with
-    the message of its first row (the API's, or the transport error)."""
+    """The failed rows grouped by HTTP status and ``api_code`` (and, when the results have
+    them, by problem code: rows without an HTTP answer then group by what went wrong), the
+    commonest first; each with the message of its first row (the API's, or the transport
+    error)."""
     failed = results["status"].eq("failed").to_numpy()
     if not failed.any():
         return []
     rows = results["row"].to_numpy(dtype=np.int64)[failed]
-    pairs = pd.MultiIndex.from_arrays([_text(results["http_status"][failed]),
-                                       _text(results["api_code"][failed])])
-    numbers, distinct = pd.factorize(pairs)
+    codes = (_text(results[CODES_COLUMN][failed]) if CODES_COLUMN in results.columns
+             else np.full(len(rows), "", dtype=object))
+    keys = pd.MultiIndex.from_arrays([_text(results["http_status"][failed]),
+                                      _text(results["api_code"][failed]), codes])
+    numbers, distinct = pd.factorize(keys)
     counts, firsts = _first_rows_by_group(rows, numbers, len(distinct), first)
     messages = _text(results["message"][failed])[np.unique(numbers, return_index=True)[1]]
     groups = []
-    for at, (http_status, api_code) in enumerate(distinct):
+    for at, (http_status, api_code, code) in enumerate(distinct):
         groups.append(FailureGroup(http_status=str(http_status), api_code=str(api_code),
                                    message=str(messages[at]), rows=int(counts[at]),
-                                   first_rows=firsts[at]))
+                                   first_rows=firsts[at], code=str(code)))
     return sorted(groups, key=lambda group: (-group.rows, group.first_rows[:1]))
 
 
@@ -491,12 +499,13 @@ def _failures(groups: Sequence[FailureGroup]) -> list[str]:
         heading = (f"HTTP {group.http_status}" if group.http_status else "no HTTP answer")
         if group.api_code:
             heading += f", API code {group.api_code}"
+        code = f" <code>{esc(group.code)}</code>" if group.code else ""
         parts.append(
             f'<li data-http-status="{esc(group.http_status)}" data-api-code="'
-            f'{esc(group.api_code)}" data-count="{group.rows}">'
+            f'{esc(group.api_code)}" data-code="{esc(group.code)}" data-count="{group.rows}">'
             f'<div class="head"><span class="count">{_number(group.rows)}</span> '
             f"<span>row{'s' if group.rows != 1 else ''}</span> <strong>{esc(heading)}</strong>"
-            f"</div><p>{esc(group.message)}</p>"
+            f"{code}</div><p>{esc(group.message)}</p>"
             f'<p class="rows">{esc(_rows_list(group.first_rows, group.rows))}</p></li>')
     parts.append("</ul>")
     if len(groups) > MAX_GROUPS:
