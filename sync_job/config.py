@@ -106,7 +106,8 @@ class ResultsConfig(_Checked):
     summary: Path | None = None
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
     keep: int | None = None
-    """Keep the newest this many results files (and summaries) the job made; None: all."""
+    """Keep the newest this many results files (and their summaries and reports) the job made;
+    None: all."""
     report: bool = True
     """Write the HTML run report beside the results file (results.csv → results.html)."""
 

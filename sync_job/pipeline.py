@@ -691,7 +691,8 @@ def lock_lost_message(path: Path) -> str:
 
 def _remove_leftovers(config: Config) -> None:
     """Remove the temporary files writes killed half-way left: the snapshot's whatever their
-    age (under the lock, no other run writes it), the results' and summary's after an hour."""
+    age (under the lock, no other run writes it), the results', summary's and report's after an
+    hour."""
     report = config.results.report_path
     for path, age in ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
                       (config.results.summary_path, LEFTOVER_AGE),
