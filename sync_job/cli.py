@@ -230,6 +230,10 @@ def format_summary(report: RunReport) -> str:
     if 0 < report.counts.get("invalid", 0) <= report.invalid_allowed:
         lines.append(f"  (the invalid rows are within push.max_invalid, {report.invalid_allowed} "
                      f"allowed: they do not fail the run)")
+    if report.problems:
+        lines.append("  problems (rows with each code; see the results' problem_codes)")
+        width = max(len(code) for code in report.problems)
+        lines.extend(f"    {code:<{width}} {rows:>6}" for code, rows in report.problems.items())
     if not report.dry_run:
         lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
                      f"{report.throttled} answered 429)")

@@ -64,7 +64,7 @@ from sync_job.push.timeline import Timeline, TimelineCounts
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
 from sync_job.report.naming import RUN_ID
-from sync_job.report.results import record_outcomes, set_where, write_results
+from sync_job.report.results import count_problems, record_outcomes, set_where, write_results
 from sync_job.report.summary import RunFacts, build_summary, unstarted_summary, write_summary
 from sync_job.state.files import remove_leftovers, write_problem
 from sync_job.state.journal import Journal, describe_runs, fold, journal_path_for, read_pending
@@ -130,6 +130,9 @@ class RunReport:
     outcome: str = ""
     """One word for how the run ended: ``ok``, ``rows_invalid``, ``rows_failed``, ``aborted``,
     ``braked``, ``api_unavailable``, ``interrupted`` (``sync_job.report.summary.outcome_of``)."""
+    problems: dict[str, int] = field(default_factory=dict)
+    """Rows per problem code (``number.leading_zero``, ``api.4221``, …; the results'
+    ``problem_codes``), sorted by code; a code counts once per row."""
     summary: dict[str, Any] = field(default_factory=dict)
     """The run summary, as written to ``summary_path`` and to the run history."""
     ledger_path: Path | None = None
@@ -554,6 +557,7 @@ def finish(run: Run) -> None:
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
     report.counts = plan.counts
+    report.problems = count_problems(plan.results["problem_codes"])
     report.invalid_allowed = config.push.max_invalid.allowed(len(plan.results))
     report.exit_code = exit_code(report, run.stop)
     _say_invalid_rows_allowed(run)
@@ -610,8 +614,9 @@ def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
                  results_path=config.results.path, summary_path=config.results.summary_path,
                  report_path=report.report_path, snapshot_path=config.snapshot.path),
         exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
-        requests=report.requests, retries=report.retries, throttled=report.throttled,
-        folded_from_journal=report.folded, stopped_because=report.stopped_because,
+        problems=report.problems, requests=report.requests, retries=report.retries,
+        throttled=report.throttled, folded_from_journal=report.folded,
+        stopped_because=report.stopped_because,
         invalid_allowed=report.invalid_allowed,
     )
 

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import InputFileError
-from sync_job.fields import ID_FIELD
+from sync_job.fields import ALL_FIELDS, ID_FIELD
 from sync_job.read.limits import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -70,6 +70,18 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 _HEADER_NOISE = re.compile(r"[\s_\-]+")
 
 
+READ_PROBLEMS: dict[str, str] = {
+    **{f"{name}.date_cell": f"the {name} cell of a workbook holds a date or a time, not text"
+       for name in ALL_FIELDS},
+    **{f"{name}.nul_byte": f"the {name} cell holds a NUL byte (a damaged file, or not text)"
+       for name in ALL_FIELDS},
+    "row.nul_byte": "a cell of a column sync-job ignores holds a NUL byte",
+    "row.too_many_cells": "the row has more cells than the header has columns: its values "
+                          "have shifted (an unquoted delimiter in a value)",
+}
+"""The problem codes of the reader's :class:`RowProblem` s, each with its meaning."""
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """A problem found while reading, tied to a row and (when known) a field."""
@@ -77,6 +89,15 @@ class RowProblem:
     row: int
     field: str | None
     message: str
+    kind: str
+    """What the problem is (``date_cell``, ``nul_byte``, ``too_many_cells``): with the field
+    (or ``row``), its :attr:`code`."""
+
+    @property
+    def code(self) -> str:
+        """The problem's stable code, e.g. ``number.date_cell`` (one of
+        :data:`READ_PROBLEMS`)."""
+        return f"{self.field or 'row'}.{self.kind}"
 
 
 @dataclass(frozen=True)
@@ -242,7 +263,7 @@ def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
                 problems.append(RowProblem(
                     index + skip + 2, None,
                     f"the row has {len(record):,} cells but the header has {width} columns; "
-                    f"a value probably contains an unquoted {name}",
+                    f"a value probably contains an unquoted {name}", "too_many_cells",
                 ))
             rows.append((record + [""] * width)[:width])
             start = records.line_num + 1
@@ -502,7 +523,7 @@ def _read_workbook(path: Path, kind: FileKind, options: ReadOptions, source: str
     problems = [
         RowProblem(row.number, positions[position],
                    f'"{row.cells[position]}" is a date, not text; format the column as Text and '
-                   f"re-enter the value")
+                   f"re-enter the value", "date_cell")
         for row in data for position in row.dates
         if position in positions
     ]
@@ -689,7 +710,7 @@ def _nul_problems(columns: list[pa.ChunkedArray], rows: np.ndarray,
         header = layout.headers[position].strip()
         where = f"under {_shown(header)}" if header else f"in column {position + 1}"
         message = NUL_BYTE if name else f"the cell {where} {NUL_BYTE}"
-        found += [RowProblem(int(row), name, message) for row in rows[at]]
+        found += [RowProblem(int(row), name, message, "nul_byte") for row in rows[at]]
     return found
 
 

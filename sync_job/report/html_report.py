@@ -41,13 +41,13 @@ import pyarrow as pa
 
 from sync_job import __version__
 from sync_job.fields import ALL_FIELDS, ID_FIELD, STATUSES
+from sync_job.plan.rules import CODE_SEPARATOR
 from sync_job.push.timeline import KINDS, TimelineCounts
 from sync_job.state.files import PRIVATE, atomic_binary_writer
 
 CODES_COLUMN = "problem_codes"
 """The results column with one stable code per problem of a row, joined by ``|``, in the
 order of the problems in ``errors`` (joined by ``; ``)."""
-CODE_SEPARATOR = "|"
 PROBLEM_SEPARATOR = "; "
 ROW_LABEL = "row"
 """The label of a problem of the whole row in ``errors`` (``row: nothing to change: …``)."""

@@ -3,7 +3,12 @@
 Columns (fixed order; later columns may be added after ``payload``):
 
 ``row, contactId, status, fields_sent, http_status, api_code, message, errors, attempts, req_id,
-payload``
+payload, problem_codes``
+
+``problem_codes`` gives a stable code per problem of the row, in the order of ``errors``, joined
+by ``|``: ``<field>.<problem>`` for validation (``sync_job.plan.rules``, ``sync_job.read.reader``),
+``api.<code>``, ``http.<status>``, ``transport.<kind>`` … for a row the push failed
+(``sync_job.push.client``). The summary counts rows by code (:func:`count_problems`).
 
 The file is UTF-8 with a byte-order mark, so Excel shows accents right, and any cell that a
 spreadsheet would evaluate as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row", "contactId", "status", "fields_sent", "http_status", "api_code", "message", "errors",
-    "attempts", "req_id", "payload",
+    "attempts", "req_id", "payload", "problem_codes",
 )
 
 _FORMULA_START = r"^[=+\-@\t\r]"
@@ -91,6 +96,10 @@ def first_results(rows: np.ndarray, typed_ids: pa.Array, judged: np.ndarray,
     errors, error_labels = pd.factorize(verdict.errors[verdict.invalid].to_numpy(dtype=object))
     error_codes = np.zeros(size, dtype=np.int64)
     error_codes[judged[invalid]] = 1 + errors
+    problems, problem_labels = pd.factorize(
+        verdict.codes[verdict.invalid].to_numpy(dtype=object))
+    problem_codes = np.zeros(size, dtype=np.int64)
+    problem_codes[judged[invalid]] = 1 + problems
     field_set = np.zeros(size, dtype=np.int64)
     field_set[judged] = field_codes(sends)
     sending = np.zeros(size, dtype=bool)
@@ -110,6 +119,7 @@ def first_results(rows: np.ndarray, typed_ids: pa.Array, judged: np.ndarray,
         "attempts": labelled(np.zeros(size, dtype=np.int8), ["0"]),
         "req_id": empty,
         "payload": spread(size, sending, bodies),
+        "problem_codes": labelled(problem_codes, ["", *problem_labels]),
     })
 
 
@@ -173,6 +183,7 @@ def record_outcomes(results: pd.DataFrame, outcomes: Mapping[int, Outcome]) -> N
         "errors": [o.errors for o in outcomes.values()],
         "attempts": [str(o.attempts) for o in outcomes.values()],
         "req_id": [o.req_id for o in outcomes.values()],
+        "problem_codes": [o.code for o in outcomes.values()],
     }
     for column, values in filled.items():
         set_rows(results, positions, column, values)
@@ -182,6 +193,19 @@ def count_statuses(statuses: pd.Series) -> dict[str, int]:
     """Rows per status, every status present (0 when none)."""
     counts = statuses.value_counts()
     return {status: int(counts.get(status, 0)) for status in STATUSES}
+
+
+def count_problems(codes: pd.Series) -> dict[str, int]:
+    """Rows per problem code, sorted by code: each code counted once per row that has it.
+    ``codes`` is the ``problem_codes`` column (categorical: counted once per distinct cell)."""
+    cells = codes.value_counts()
+    counts: dict[str, int] = {}
+    for cell, rows in cells.items():
+        if not rows or not cell:
+            continue
+        for code in set(str(cell).split("|")) - {"…"}:
+            counts[code] = counts.get(code, 0) + int(rows)
+    return dict(sorted(counts.items()))
 
 
 def write_results(path: Path, results: pd.DataFrame) -> None:
