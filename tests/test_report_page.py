@@ -322,3 +322,13 @@ def test_with_codes_failed_rows_without_an_answer_group_by_what_went_wrong() -> 
     assert [(g.http_status, g.api_code, g.code, g.rows) for g in groups] == [
         ("", "", "transport.timeout", 2), ("", "", "transport.connection", 1),
         ("404", "4040", "api.4040", 1)]
+
+
+def test_a_coded_cause_says_what_its_code_means_and_gives_its_first_message() -> None:
+    lines = [{"row": "2", "status": "invalid", "problem_codes": "number.leading_zero",
+              "errors": 'Phone: "0712 1" starts with 0'}]
+    page = render(ReportInput(summary={"outcome": "rows_invalid", "counts": {"invalid": 1}},
+                              results=results_frame(lines), headers=HEADERS))
+    assert ('<p class="meaning">Digits starting with 0: a local number, written without its '
+            'country code.</p>') in page
+    assert '<p class="example">e.g. Phone: &quot;0712 1&quot; starts with 0</p>' in page

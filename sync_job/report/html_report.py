@@ -344,7 +344,8 @@ border-radius:8px;padding:.5rem .8rem;margin:.5rem 0}
 .groups.failures li{--c:var(--failed)}
 .groups .head{display:flex;flex-wrap:wrap;gap:.2rem .8rem;align-items:baseline}
 .groups .count{font-size:1.4rem;font-weight:700}
-.groups .rows{color:var(--muted);font-size:.9rem}
+.groups .rows,.groups .example{color:var(--muted);font-size:.9rem}
+.groups .meaning{font-weight:600}
 .muted{color:var(--muted)}
 .chart svg{width:100%;max-width:44rem;height:auto;display:block}
 .legend{display:flex;flex-wrap:wrap;gap:.3rem 1.2rem;list-style:none;padding:0;margin:.3rem 0}
@@ -459,7 +460,15 @@ def _counts(counts: Mapping[str, int]) -> list[str]:
     return parts
 
 
-def _problems(groups: Sequence[ProblemGroup], invalid: int) -> list[str]:
+def code_meanings() -> dict[str, str]:
+    """Each problem code's meaning, as the README's table of codes says it."""
+    from sync_job.report.codes import problem_codes  # only a page with problems needs it
+
+    return problem_codes()
+
+
+def _problems(groups: Sequence[ProblemGroup], invalid: int,
+              meanings: Mapping[str, str]) -> list[str]:
     parts = ['<section id="problems" aria-labelledby="problems-title">',
              '<h2 id="problems-title">Problems to fix, by cause</h2>']
     if not groups:
@@ -472,12 +481,18 @@ def _problems(groups: Sequence[ProblemGroup], invalid: int) -> list[str]:
     parts.append('<ul class="groups problems">')
     for group in groups[:MAX_GROUPS]:
         name = (f"<code>{esc(group.key)}</code>" if group.coded else "")
-        description = group.description or (group.key if not group.coded else "")
+        meaning = meanings.get(group.key, "")
+        if meaning:  # what the code means, then the first message of it, as an example
+            said = f'<p class="meaning">{esc(meaning[:1].upper() + meaning[1:])}.</p>'
+            if group.description:
+                said += f'<p class="example">e.g. {esc(group.description)}</p>'
+        else:
+            said = f"<p>{esc(group.description or group.key)}</p>"
         parts.append(
             f'<li data-problem="{esc(group.key)}" data-count="{group.rows}">'
             f'<div class="head"><span class="count">{_number(group.rows)}</span> '
             f"<span>row{'s' if group.rows != 1 else ''}</span> {name}</div>"
-            f"<p>{esc(description)}</p>"
+            f"{said}"
             f'<p class="rows">{esc(_rows_list(group.first_rows, group.rows))}</p></li>')
     parts.append("</ul>")
     if len(groups) > MAX_GROUPS:
@@ -652,7 +667,8 @@ def render(data: ReportInput) -> str:
         *_outcome(summary, data.results_name),
         "<main>",
         *_counts(counts),
-        *_problems(groups, invalid),
+        *_problems(groups, invalid,
+                   code_meanings() if any(group.coded for group in groups) else {}),
         *([] if summary.get("dry_run") else _failures(failure_groups(results))),
         *_timeline(data.timeline, bool(summary.get("dry_run"))),
         *_invalid_table(table, invalid, data.headers, data.results_name),
