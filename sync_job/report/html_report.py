@@ -6,10 +6,10 @@
   long, and why the run stopped early (if it did);
 * the rows per status, as big coloured numbers;
 * the problems of the invalid rows grouped by cause (the ``problem_codes`` column's codes when
-  the results have it, else each problem's text), with a count, a description (the first
-  message of that cause) and the first row numbers;
-* the rows the API refused or could not take, grouped by HTTP status and ``api_code``, with
-  the API's message;
+  the results have it, else each problem's text), with a count, what the code means, the
+  first message of that cause and the first row numbers;
+* the rows the API refused or could not take, grouped by HTTP status, ``api_code`` and problem
+  code, with the API's message (or what went wrong, without an answer);
 * for a live run that sent requests, requests, retries and 429 answers over time, as a small
   inline SVG chart (``sync_job.push.timeline``);
 * the first :data:`MAX_TABLE_ROWS` invalid rows as a table: the cells as read from the file,
