@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import json
 import stat
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from sync_job.config import Config
+from sync_job.config import Config, load_config
 from sync_job.errors import ConfigError
 from sync_job.pipeline import RunReport, run_sync
 from sync_job.read.reader import ReadOptions, read_input
@@ -304,6 +305,15 @@ def test_rejects_off_writes_none(workspace: Workspace) -> None:
     assert not workspace.results.with_name("results.rejects.csv").exists()
 
 
+def test_results_rejects_is_true_or_false_in_config_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("results:\n  rejects: false\n", encoding="utf-8")
+    assert load_config(path).results.rejects is False
+    path.write_text("results:\n  rejects: sometimes\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"results\.rejects: expected true or false"):
+        load_config(path)
+
+
 def test_a_braked_run_rejects_its_invalid_rows_only(workspace: Workspace,
                                                     env: dict[str, str]) -> None:
     workspace.write_changes([["1001", "Renamed", "", ""], ["1002", "Bo", "", ""],
@@ -326,6 +336,31 @@ def test_forbidden_contacts_are_rejected_with_the_apis_words(
     said = result["message"] + (f": {result['errors']}" if result["errors"] else "")
     assert lines[1][5] == said
     assert result["http_status"] == "403"
+
+
+def test_a_row_every_attempt_failed_for_is_rejected_with_what_happened(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
+    for _ in range(3):  # max_attempts
+        sim.enqueue(500)
+    workspace.write_changes([["1002", "Bo", "", ""]])
+    report = run_sync(workspace.config(), environ=env)
+    result = workspace.results_by_row()[2]
+    assert result["status"] == "failed" and result["attempts"] == "3"
+    lines = read_csv_rows(rejects_of(report))
+    assert lines[1][:5] == ["1002", "Bo", "", "", "2"]
+    assert lines[1][5] == result["message"] + (f": {result['errors']}" if result["errors"]
+                                               else "")
+    assert lines[1][5].startswith("Internal server error")  # the API's message
+
+
+def test_an_interrupted_run_rejects_the_rows_rejected_so_far(
+        workspace: Workspace, sim: Simulator, env: dict[str, str]) -> None:
+    stop = threading.Event()
+    stop.set()  # before the first request: every update stays skipped
+    workspace.write_changes([["1001", "Renamed", "", ""], ["1003", "", "0712", ""]])
+    report = run_sync(workspace.config(), environ=env, stop=stop)
+    assert report.interrupted and report.counts["skipped"] == 1
+    assert [line[0] for line in read_csv_rows(rejects_of(report))[1:]] == ["1003"]
 
 
 def test_the_summary_may_not_be_written_over_the_rejects_file(workspace: Workspace) -> None:
