@@ -28,6 +28,7 @@ from sync_job.simulator import Simulator
 from tests.conftest import Workspace, read_results
 from tests.odsfile import write_ods
 from tests.test_cli import sync_job
+from tests.test_libreoffice import soffice
 from tests.test_nightly import history, keep_config
 from tests.test_workbooks import write_xlsx
 
@@ -263,6 +264,25 @@ def test_an_xlsx_rejects_file_is_a_workbook_of_text_cells_and_sends_only_what_wa
     assert [rows[n]["status"] for n in (2, 3, 4)] == ["updated", "invalid", "updated"]
     assert rows[3]["errors"].startswith('Name: "2024-03-05T00:00:00" is a date')
     assert again.rejects_path is None
+
+
+def test_a_rejects_workbook_saved_again_by_libreoffice_reads_back_the_same(
+        workspace: Workspace) -> None:
+    book = write_ods(workspace.root / "contacts.ods", {"Contacts": [
+        ["contactId", "names", "number", "Account"],
+        [1001, "=Ann", "0712345001", "000123456789012345678901"],
+        [1002, dt.datetime(2024, 3, 5), "+255 712 345 002", "007"],
+    ]})
+    report = run_sync(with_input(workspace.config(dry_run=True), book), environ={})
+    path = rejects_of(report)
+    saved = soffice(workspace.root / "calc", "xlsx", path) / path.name
+    options = ReadOptions()
+    read = read_input(saved, options)
+    assert read.cells.to_pylist() == read_input(path, options).cells.to_pylist()
+    assert read.cells.column("names").to_pylist() == ["=Ann", "2024-03-05T00:00:00"]
+    again = run_sync(with_input(workspace.config(dry_run=True), saved,
+                                path=workspace.root / "again.csv"), environ={})
+    assert again.counts["invalid"] == 2
 
 
 def test_an_ods_gives_an_xlsx_rejects_file(workspace: Workspace) -> None:
