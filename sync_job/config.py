@@ -24,7 +24,7 @@ from typing import Any, ClassVar, cast
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
 from sync_job.plan.brake import ChangeLimit, parse_change_limit, parse_invalid_limit
-from sync_job.report.naming import PLACEHOLDERS, fill, unknown_placeholders
+from sync_job.report.naming import PLACEHOLDERS, fill, rejects_path_for, unknown_placeholders
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 NO_INVALID_ROWS = ChangeLimit(count=0)
@@ -107,12 +107,18 @@ class ResultsConfig(_Checked):
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
     keep: int | None = None
     """Keep the newest this many results files (and summaries) the job made; None: all."""
+    rejects: bool = True
+    """Write the rejects file beside the results (``report.rejects``)."""
 
     @property
     def summary_path(self) -> Path:
         if self.summary is not None:
             return self.summary
         return self.path.with_name(self.path.stem + ".summary.json")
+
+    def rejects_path(self, input_path: Path) -> Path:
+        """``<results stem>.rejects.<csv|xlsx>``: a workbook for a workbook input."""
+        return rejects_path_for(self.path, input_path)
 
     def for_run(self, *, run_id: str, when: datetime) -> ResultsConfig:
         """These settings with the placeholders filled for one run."""
@@ -267,6 +273,12 @@ def _integer(*, minimum: int, maximum: int) -> Checker:
     return check
 
 
+def _flag(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, bool):
+        return raw, None
+    return None, "expected true or false"
+
+
 def _choice(*options: str) -> Checker:
     def check(raw: Any) -> tuple[Any, str | None]:
         if raw in options:
@@ -347,7 +359,7 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
     },
     "snapshot": {"path": _path},
     "results": {"path": _results_path, "summary": _results_path,
-                "keep": _integer(minimum=1, maximum=1_000_000)},
+                "keep": _integer(minimum=1, maximum=1_000_000), "rejects": _flag},
     "push": {
         "concurrency": _integer(minimum=1, maximum=256),
         "rate_limit": _number(minimum=0, strict=False, maximum=10_000),
