@@ -209,7 +209,8 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def format_summary(report: RunReport) -> str:
     """The end-of-run summary: counts per status (every status, also ``planned`` in a live
-    run, where the brake leaves rows planned), elapsed time, results path."""
+    run, where the brake leaves rows planned), elapsed time, the files written, and what to
+    do with the rejects file."""
     title = "dry run finished" if report.dry_run else "run finished"
     lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code} "
              f"({report.outcome})"]
@@ -245,6 +246,12 @@ def format_summary(report: RunReport) -> str:
         lines.append(f"  summary    {report.summary_path}")
     if report.report_path is not None:
         lines.append(f"  report     {report.report_path}")
+    if report.rejects_path is not None:
+        rejected = report.counts.get("invalid", 0) + report.counts.get("failed", 0)
+        lines.append(f"  rejects    {report.rejects_path}  ({rejected} invalid or failed rows, "
+                     f"as they were read)")
+        lines.append(f"             fix the rows in {report.rejects_path} and run again with "
+                     f"--input {report.rejects_path}")
     return "\n".join(lines)
 
 

@@ -24,7 +24,13 @@ from typing import Any, ClassVar, cast
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
 from sync_job.plan.brake import ChangeLimit, parse_change_limit, parse_invalid_limit
-from sync_job.report.naming import PLACEHOLDERS, fill, unknown_placeholders
+from sync_job.report.naming import (
+    PLACEHOLDERS,
+    fill,
+    rejects_path_for,
+    report_path_for,
+    unknown_placeholders,
+)
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 NO_INVALID_ROWS = ChangeLimit(count=0)
@@ -106,10 +112,12 @@ class ResultsConfig(_Checked):
     summary: Path | None = None
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
     keep: int | None = None
-    """Keep the newest this many results files (and their summaries and reports) the job made;
-    None: all."""
+    """Keep the newest this many results files (and their summaries, reports and rejects files)
+    the job made; None: all."""
     report: bool = True
     """Write the HTML run report beside the results file (results.csv → results.html)."""
+    rejects: bool = True
+    """Write the rejects file beside the results (``report.rejects``)."""
 
     @property
     def summary_path(self) -> Path:
@@ -122,15 +130,14 @@ class ResultsConfig(_Checked):
         """The HTML run report, beside the results file; None when ``report`` is off."""
         return report_path_for(self.path) if self.report else None
 
+    def rejects_path(self, input_path: Path) -> Path:
+        """``<results stem>.rejects.<csv|xlsx>``: a workbook for a workbook input."""
+        return rejects_path_for(self.path, input_path)
+
     def for_run(self, *, run_id: str, when: datetime) -> ResultsConfig:
         """These settings with the placeholders filled for one run."""
         return dataclasses.replace(self, path=fill(self.path, run_id=run_id, when=when),
                                    summary=fill(self.summary_path, run_id=run_id, when=when))
-
-
-def report_path_for(results: Path) -> Path:
-    """The HTML report of a results file: ``results/results.csv`` → ``results/results.html``."""
-    return results.with_name(results.stem + ".html")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -366,7 +373,8 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
     },
     "snapshot": {"path": _path},
     "results": {"path": _results_path, "summary": _results_path,
-                "keep": _integer(minimum=1, maximum=1_000_000), "report": _flag},
+                "keep": _integer(minimum=1, maximum=1_000_000), "report": _flag,
+                "rejects": _flag},
     "push": {
         "concurrency": _integer(minimum=1, maximum=256),
         "rate_limit": _number(minimum=0, strict=False, maximum=10_000),

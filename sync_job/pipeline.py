@@ -13,7 +13,8 @@
 6. **push** (a live run): each update is sent; each 200 goes into the journal before that
    worker starts its next request;
 7. **save the snapshot** with what the API confirmed, then let the journal forget it;
-8. **finish**: the results file, the exit code, the HTML report and the summary;
+8. **finish**: the results file, the rejects file (the invalid and failed rows as they were
+   read, to fix and pass back), the exit code, the HTML report and the summary;
 9. **remember the run**: its summary as one line of the run history beside the snapshot,
    then, with ``results.keep``, remove the oldest results files the history names.
 
@@ -50,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -63,14 +65,15 @@ from sync_job.push.ratelimit import full_jitter
 from sync_job.push.timeline import Timeline, TimelineCounts
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
-from sync_job.report.naming import RUN_ID
+from sync_job.report.naming import RUN_ID, rejects_candidates
+from sync_job.report.rejects import rejected_positions, write_rejects
 from sync_job.report.results import count_problems, record_outcomes, set_where, write_results
 from sync_job.report.summary import RunFacts, build_summary, unstarted_summary, write_summary
 from sync_job.state.files import remove_leftovers, write_problem
 from sync_job.state.journal import Journal, describe_runs, fold, journal_path_for, read_pending
 from sync_job.state.ledger import ledger_path_for, prune_results, read_runs, record_run
 from sync_job.state.lock import RunLock, lock_path_for
-from sync_job.state.paths import check_paths, prepare_folder
+from sync_job.state.paths import check_paths, prepare_folder, same_file
 from sync_job.state.snapshot import (
     empty_snapshot,
     merge_confirmed,
@@ -143,6 +146,9 @@ class RunReport:
     timeline: TimelineCounts | None = None
     """Requests, retries and 429 answers per interval of the push; None when nothing was
     pushed (a dry run, the brake)."""
+    rejects_path: Path | None = None
+    """The rejects file this run wrote (its invalid and failed rows as read, to fix and pass
+    back with ``--input``); None when it wrote none."""
 
     @property
     def stopped_because(self) -> str:
@@ -306,6 +312,8 @@ def open_state(run: Run, held: contextlib.ExitStack,
     prepare_folder(config.results.summary_path, "summary")
     if config.results.report_path is not None:
         prepare_folder(config.results.report_path, "report")
+    if config.results.rejects:
+        prepare_folder(config.results.rejects_path(config.input.path), "rejects")
     log.info("run %s started%s", report.run_id, " (dry run)" if config.dry_run else "",
              extra={"run_id": report.run_id})
     table = early_snapshot.result() if early_snapshot is not None else \
@@ -541,7 +549,7 @@ def save_snapshot(run: Run) -> None:
 
 
 def finish(run: Run) -> None:
-    """The results file, the exit code, the HTML report and the summary."""
+    """The results file, the rejects file, the exit code, the HTML report and the summary."""
     config, report, plan = run.config, run.report, run.plan
     assert plan is not None and run.table is not None
     report.interrupted = (run.stop.is_set() and not report.aborted_reason
@@ -556,6 +564,7 @@ def finish(run: Run) -> None:
         results_written = False
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
+    write_rejects_file(run)
     report.counts = plan.counts
     report.problems = count_problems(plan.results["problem_codes"])
     report.invalid_allowed = config.push.max_invalid.allowed(len(plan.results))
@@ -582,8 +591,9 @@ def finish(run: Run) -> None:
 
 def write_html_report(run: Run) -> bool:
     """The HTML run report beside the results (``sync_job.report.html_report``); whether it
-    was written. A report that cannot be made or written is said, and changes nothing else:
-    the results file holds all it would show."""
+    was written. A report that cannot be made or written is said, and an older one at its
+    path removed (it would show another run beside these results); nothing else changes: the
+    results file holds all it would show."""
     from sync_job.report.html_report import ReportInput, write_report
 
     config, report = run.config, run.report
@@ -602,7 +612,60 @@ def write_html_report(run: Run) -> bool:
         return True
     log.error("%s", problem)
     report.warnings.append(problem)
+    with contextlib.suppress(OSError):
+        report.report_path.unlink()  # a link itself, never what it points to
     return False
+
+
+def write_rejects_file(run: Run) -> None:
+    """The rejects file: every invalid and failed row as it was read (``report.rejects``).
+
+    None is written when no row is rejected (or ``results.rejects`` is off), nor over the
+    changes file itself (a rejects file passed back as it is); then, and when it cannot be
+    written, an older one at its path is removed, so a rejects file beside the results is
+    always this run's."""
+    config, report, plan, table = run.config, run.report, run.plan, run.table
+    assert plan is not None and table is not None
+    path = config.results.rejects_path(config.input.path)
+    at = rejected_positions(plan.results) if config.results.rejects else np.empty(0, np.int64)
+    if len(at) and same_file(path, config.input.path):
+        warning = (f"no rejects file: {path} is this run's changes file, which is never "
+                   f"replaced; the results file lists the {len(at)} row(s) still rejected")
+        report.warnings.append(warning)
+        log.warning("%s", warning)
+    elif len(at):
+        try:
+            write_rejects(path, table, plan.results, at, columns=config.input.columns)
+        except OSError as exc:
+            _not_written(report, f"{write_problem(path, exc)}; the rejects file was not "
+                                 f"written (the results file lists the rejected rows); "
+                                 f"{run.confirmed_in}")
+        else:
+            report.rejects_path = path
+            log.info("%d rejected row(s) written to %s", len(at), path)
+    _remove_old_rejects(run)
+
+
+def _remove_old_rejects(run: Run) -> None:
+    """Remove a rejects file beside the results that this run did not write (an older run's,
+    of this format or the other), never a file the run reads or keeps."""
+    config = run.config
+    snapshot, journal = config.snapshot.path, journal_path_for(config.snapshot.path)
+    spare = [config.input.path, snapshot, journal, lock_path_for(snapshot),
+             ledger_path_for(snapshot), config.results.path, config.results.summary_path]
+    for path in rejects_candidates(config.results.path):
+        if path == run.report.rejects_path or not (path.is_file() or path.is_symlink()) \
+                or any(same_file(path, other) for other in spare):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("%s: could not remove this older rejects file (%s); it is not this "
+                        "run's", path, exc.strerror or exc)
+            continue
+        log.info("removed %s, an older run's rejects file", path)
 
 
 def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
@@ -612,7 +675,8 @@ def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
         RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=ended_at,
                  input_path=config.input.path, input_sha256=run.table.sha256,
                  results_path=config.results.path, summary_path=config.results.summary_path,
-                 report_path=report.report_path, snapshot_path=config.snapshot.path),
+                 report_path=report.report_path, snapshot_path=config.snapshot.path,
+                 rejects_path=report.rejects_path),
         exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
         problems=report.problems, requests=report.requests, retries=report.retries,
         throttled=report.throttled, folded_from_journal=report.folded,
@@ -696,12 +760,14 @@ def lock_lost_message(path: Path) -> str:
 
 def _remove_leftovers(config: Config) -> None:
     """Remove the temporary files writes killed half-way left: the snapshot's whatever their
-    age (under the lock, no other run writes it), the results', summary's and report's after an
-    hour."""
+    age (under the lock, no other run writes it), the results', summary's, report's and rejects
+    file's after an hour."""
     report = config.results.report_path
-    for path, age in ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
-                      (config.results.summary_path, LEFTOVER_AGE),
-                      *(((report, LEFTOVER_AGE),) if report is not None else ())):
+    paths = ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
+             (config.results.summary_path, LEFTOVER_AGE),
+             *(((report, LEFTOVER_AGE),) if report is not None else ()),
+             *((path, LEFTOVER_AGE) for path in rejects_candidates(config.results.path)))
+    for path, age in paths:
         removed = remove_leftovers(path, older_than=age)
         if removed:
             log.info("removed %d temporary file(s) of %s left by writes that were interrupted",
