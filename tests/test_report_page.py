@@ -214,6 +214,9 @@ def test_a_live_run_writes_the_report_beside_the_results_privately_and_names_it(
     assert report.timeline is not None and report.timeline.total("requests") == report.requests
     page = page_path.read_text(encoding="utf-8")
     assert 'id="timeline-chart"' in page and 'data-status="updated" data-count="3"' in page
+    rejects = report.rejects_path
+    assert rejects is not None and f'<code id="rejects">{rejects.name}</code>' in page
+    assert f"run again with <code>--input {rejects.name}</code>" in page
     assert not list(page_path.parent.glob(".*.tmp"))
 
 
@@ -288,9 +291,12 @@ def test_a_report_that_cannot_be_written_is_said_and_the_run_ends_as_it_would(
     def broken(path: Path, data: ReportInput) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(html_report, "write_report", broken)
     workspace.write_changes(MIXED_ROWS)
+    older = run_sync(workspace.config(dry_run=True), environ={}).report_path
+    assert older is not None and older.is_file()
+    monkeypatch.setattr(html_report, "write_report", broken)
     report = run_sync(workspace.config(), environ=env)
+    assert not older.exists()  # it would show the dry run beside this run's results
     assert (report.exit_code, report.outcome) == (1, "rows_failed")
     assert report.report_path is None and report.summary["report"] is None
     assert any("the HTML report was not written" in w and "the disk is full" in w

@@ -417,6 +417,7 @@ def _outcome(summary: Mapping[str, Any], results_name: str) -> list[str]:
         ("mode", f'<span data-mode="{"dry" if dry else "live"}">{esc(mode)}</span>'),
         ("input file", f"<code>{esc(name)}</code>"),
         ("results file", f"<code>{esc(results_name)}</code>" if results_name else ""),
+        ("rejects file", _rejects(summary.get("rejects"))),
         ("started", esc(_when(summary.get("started_at")))),
         ("duration", esc(_duration(float(summary.get("elapsed_seconds") or 0.0)))),
         ("run id", f"<code>{esc(summary.get('run_id', ''))}</code>"),
@@ -442,6 +443,15 @@ def _outcome(summary: Mapping[str, Any], results_name: str) -> list[str]:
                      f"{esc(why)}</p>")
     parts.append("</header>")
     return parts
+
+
+def _rejects(path: object) -> str:
+    """The rejects file, and what to do with it; "" when the run wrote none."""
+    if not isinstance(path, str) or not path:
+        return ""
+    name = esc(PurePath(path).name)
+    return (f'<code id="rejects">{name}</code>: the invalid and failed rows as they were read; '
+            f"fix them there and run again with <code>--input {name}</code>")
 
 
 def _counts(counts: Mapping[str, int]) -> list[str]:
