@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary", type=Path, metavar="PATH",
                      help="where to write the run summary JSON (overrides results.summary; "
                           "default: beside the results file, e.g. results/results.summary.json)")
+    run.add_argument("--no-report", action="store_true",
+                     help="write no HTML report beside the results file (overrides "
+                          "results.report; default: results/results.csv gets "
+                          "results/results.html)")
     run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                      help="text (default), or json: every line on stdout and stderr is one "
                           "JSON object carrying the run id, the final summary included")
@@ -240,6 +244,8 @@ def format_summary(report: RunReport) -> str:
     lines.append(f"  results    {report.results_path}")
     if report.summary_path is not None:
         lines.append(f"  summary    {report.summary_path}")
+    if report.report_path is not None:
+        lines.append(f"  report     {report.report_path}")
     if report.rejects_path is not None:
         rejected = report.counts.get("invalid", 0) + report.counts.get("failed", 0)
         lines.append(f"  rejects    {report.rejects_path}  ({rejected} invalid or failed rows, "
@@ -304,7 +310,7 @@ def _run(args: argparse.Namespace, run_id: str, say: Say) -> int:
         "input": args.input, "snapshot": args.snapshot, "results": args.results,
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
-        "max_invalid": args.max_invalid,
+        "max_invalid": args.max_invalid, "report": False if args.no_report else None,
     }
     started_at = datetime.now(UTC)
     try:

@@ -14,7 +14,7 @@
    worker starts its next request;
 7. **save the snapshot** with what the API confirmed, then let the journal forget it;
 8. **finish**: the results file, the rejects file (the invalid and failed rows as they were
-   read, to fix and pass back), the summary, and the exit code;
+   read, to fix and pass back), the exit code, the HTML report and the summary;
 9. **remember the run**: its summary as one line of the run history beside the snapshot,
    then, with ``results.keep``, remove the oldest results files the history names.
 
@@ -62,6 +62,7 @@ from sync_job.plan.make import Plan, PlanOptions, Update, make_plan
 from sync_job.push.access import check_base_url, read_token
 from sync_job.push.progress import ProgressFactory, SilentProgress
 from sync_job.push.ratelimit import full_jitter
+from sync_job.push.timeline import Timeline, TimelineCounts
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
 from sync_job.report.naming import RUN_ID, rejects_candidates
@@ -139,6 +140,12 @@ class RunReport:
     """The run summary, as written to ``summary_path`` and to the run history."""
     ledger_path: Path | None = None
     """The run history this run was recorded in (``<snapshot>.runs.jsonl``)."""
+    report_path: Path | None = None
+    """The HTML run report beside the results file; None when ``results.report`` is off or
+    it was not written."""
+    timeline: TimelineCounts | None = None
+    """Requests, retries and 429 answers per interval of the push; None when nothing was
+    pushed (a dry run, the brake)."""
     rejects_path: Path | None = None
     """The rejects file this run wrote (its invalid and failed rows as read, to fix and pass
     back with ``--input``); None when it wrote none."""
@@ -303,6 +310,8 @@ def open_state(run: Run, held: contextlib.ExitStack,
         _remove_leftovers(config)
     prepare_folder(config.results.path, "results")
     prepare_folder(config.results.summary_path, "summary")
+    if config.results.report_path is not None:
+        prepare_folder(config.results.report_path, "report")
     if config.results.rejects:
         prepare_folder(config.results.rejects_path(config.input.path), "rejects")
     log.info("run %s started%s", report.run_id, " (dry run)" if config.dry_run else "",
@@ -414,9 +423,11 @@ def push(run: Run) -> None:
         backoff_max=config.push.backoff_max, max_retry_wait=config.push.max_retry_wait,
     )
     timing = run.timing
+    timeline = Timeline()
     client = ContactClient(settings, gate=RateGate(config.push.rate_limit, clock=timing.clock,
                                                    sleep=timing.sleep),
-                           sleep=timing.sleep, jitter=timing.jitter, cancelled=run.stop.is_set)
+                           sleep=timing.sleep, jitter=timing.jitter, cancelled=run.stop.is_set,
+                           timeline=timeline)
     updates = plan.updates()
     journal_failures: list[str] = []
     lock_lost: list[bool] = []
@@ -456,6 +467,7 @@ def push(run: Run) -> None:
                               stop_after_failures=config.push.stop_after_failures)
     finally:
         report.push_seconds = time.monotonic() - started
+        report.timeline = timeline.counts()
         display.close()
         client.close()
     run.unjournaled = len(journal_failures)
@@ -537,7 +549,7 @@ def save_snapshot(run: Run) -> None:
 
 
 def finish(run: Run) -> None:
-    """The results file, the exit code and the summary."""
+    """The results file, the rejects file, the exit code, the HTML report and the summary."""
     config, report, plan = run.config, run.report, run.plan
     assert plan is not None and run.table is not None
     report.interrupted = (run.stop.is_set() and not report.aborted_reason
@@ -545,9 +557,11 @@ def finish(run: Run) -> None:
     if report.interrupted:
         set_where(plan.results, plan.results["status"].eq("skipped").to_numpy(), "message",
                   INTERRUPTED)
+    results_written = True
     try:
         write_results(config.results.path, plan.results)
     except OSError as exc:
+        results_written = False
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
     write_rejects_file(run)
@@ -558,7 +572,13 @@ def finish(run: Run) -> None:
     _say_invalid_rows_allowed(run)
     report.elapsed = time.monotonic() - run.started
     ended_at = datetime.now(UTC)
+    # The page shows the summary, and the summary names the page: named first, unnamed again
+    # should it not be written.
+    report.report_path = config.results.report_path if results_written else None
     report.summary = _summary(run, ended_at)
+    if report.report_path is not None and not write_html_report(run):
+        report.report_path = None
+        report.summary = _summary(run, ended_at)
     try:
         write_summary(config.results.summary_path, report.summary)
     except OSError as exc:
@@ -567,6 +587,34 @@ def finish(run: Run) -> None:
         report.exit_code = ExitCode.ABORTED
         report.summary = _summary(run, ended_at)  # the history tells how the run really ended
     report.outcome = report.summary["outcome"]
+
+
+def write_html_report(run: Run) -> bool:
+    """The HTML run report beside the results (``sync_job.report.html_report``); whether it
+    was written. A report that cannot be made or written is said, and an older one at its
+    path removed (it would show another run beside these results); nothing else changes: the
+    results file holds all it would show."""
+    from sync_job.report.html_report import ReportInput, write_report
+
+    config, report = run.config, run.report
+    assert run.plan is not None and run.table is not None and report.report_path is not None
+    data = ReportInput(summary=report.summary, results=run.plan.results, cells=run.table.cells,
+                       headers=run.table.headers, timeline=report.timeline,
+                       results_name=config.results.path.name)
+    try:
+        write_report(report.report_path, data)
+    except OSError as exc:
+        problem = f"{write_problem(report.report_path, exc)}; the HTML report was not written"
+    except Exception as exc:  # a bug in the page must not cost the run its summary
+        problem = (f"{report.report_path}: the HTML report could not be made (internal error: "
+                   f"{type(exc).__name__}); the results file holds everything it would show")
+    else:
+        return True
+    log.error("%s", problem)
+    report.warnings.append(problem)
+    with contextlib.suppress(OSError):
+        report.report_path.unlink()  # a link itself, never what it points to
+    return False
 
 
 def write_rejects_file(run: Run) -> None:
@@ -627,7 +675,8 @@ def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
         RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=ended_at,
                  input_path=config.input.path, input_sha256=run.table.sha256,
                  results_path=config.results.path, summary_path=config.results.summary_path,
-                 snapshot_path=config.snapshot.path, rejects_path=report.rejects_path),
+                 report_path=report.report_path, snapshot_path=config.snapshot.path,
+                 rejects_path=report.rejects_path),
         exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
         problems=report.problems, requests=report.requests, retries=report.retries,
         throttled=report.throttled, folded_from_journal=report.folded,
@@ -711,10 +760,12 @@ def lock_lost_message(path: Path) -> str:
 
 def _remove_leftovers(config: Config) -> None:
     """Remove the temporary files writes killed half-way left: the snapshot's whatever their
-    age (under the lock, no other run writes it), the results', summary's and rejects file's
-    after an hour."""
+    age (under the lock, no other run writes it), the results', summary's, report's and rejects
+    file's after an hour."""
+    report = config.results.report_path
     paths = ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
              (config.results.summary_path, LEFTOVER_AGE),
+             *(((report, LEFTOVER_AGE),) if report is not None else ()),
              *((path, LEFTOVER_AGE) for path in rejects_candidates(config.results.path)))
     for path, age in paths:
         removed = remove_leftovers(path, older_than=age)

@@ -1,1 +1,2 @@
-"""What a run tells people and monitors: the results CSV and the summary JSON."""
+"""What a run tells people and monitors: the results CSV, the summary JSON and the HTML run
+report."""

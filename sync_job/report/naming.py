@@ -60,6 +60,12 @@ _WORKBOOK_INPUTS = (".xlsx", ".xlsm", ".ods")
 """Inputs read as workbooks (by their name; a file whose bytes say otherwise is refused)."""
 
 
+def report_path_for(results: Path) -> Path:
+    """The HTML run report beside a results file: ``results/results.csv`` →
+    ``results/results.html``."""
+    return results.with_name(results.stem + ".html")
+
+
 def rejects_path_for(results: Path, input_path: Path) -> Path:
     """``<results stem>.rejects.<csv|xlsx>`` beside the results file: an ``.xlsx`` workbook
     for a workbook input (``.xlsx``, ``.xlsm``, ``.ods``), else a CSV."""

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sync_job.report.naming import has_placeholders, pattern, rejects_candidates
+from sync_job.report.naming import has_placeholders, pattern, rejects_candidates, report_path_for
 from sync_job.state.files import SHARED
 
 log = logging.getLogger("sync_job")
@@ -120,16 +120,25 @@ def _rejects_of(results: str, rejects: Any) -> str:
     return rejects if isinstance(rejects, str) and rejects in candidates else ""
 
 
+def _report_of(results: str, report: Any) -> str:
+    """The HTML report a run's line names, if it is the one beside its results file ("")."""
+    beside = str(report_path_for(Path(results)))
+    return report if isinstance(report, str) and report == beside else ""
+
+
 def prune_results(runs: Iterable[Mapping[str, Any]], *, template: Path, keep: int,
                   spare: Iterable[Path]) -> list[Path]:
-    """Remove the results files (and their summaries and rejects files) of all but the
-    newest ``keep`` runs whose results path the ``template`` made; return the files removed.
+    """Remove the results files (and their summaries, HTML reports and rejects files) of all
+    but the newest ``keep`` runs whose results path the ``template`` made; return the files
+    removed.
 
     Only files the history names are candidates, and only those matching the template: a
     dry run's ``--results check.csv`` or a file someone put in the folder is never touched,
     nor a path a kept run still uses, nor any path of ``spare`` (the files this run reads and
-    keeps), nor anything but a regular file. A folder named by a placeholder is removed once
-    empty."""
+    keeps), nor anything but a regular file. A report or a rejects file is removed only where
+    the history names it and it is the one beside that run's results file (``results.html``,
+    ``results.rejects.csv`` beside ``results.csv``). A folder named by a placeholder is removed
+    once empty."""
     made = pattern(template)
     newest_first: list[tuple[str, ...]] = []
     for run in reversed(list(runs)):
@@ -138,6 +147,7 @@ def prune_results(runs: Iterable[Mapping[str, Any]], *, template: Path, keep: in
             continue  # a run that did not start made no file
         if made.fullmatch(results):
             newest_first.append((results, summary if isinstance(summary, str) else "",
+                                 _report_of(results, run.get("report")),
                                  _rejects_of(results, run.get("rejects"))))
     kept: set[str] = set()
     doomed: list[str] = []

@@ -35,13 +35,17 @@ REJECTS = "the rejects file (beside the results file)"
 
 def check_paths(config: Config) -> None:
     """Raise :class:`ConfigError` naming both roles when a file the run writes is also another
-    file of the run. A dry run writes only its results, summary and rejects file."""
+    file of the run. A dry run writes only its results, summary, HTML report and rejects
+    file."""
     snapshot = config.snapshot.path
     journal = journal_path_for(snapshot)
     reports = [
         ("the results file (--results, results.path)", config.results.path),
         ("the summary file (--summary, results.summary)", config.results.summary_path),
     ]
+    if config.results.report_path is not None:
+        reports.append(("the HTML report beside the results file (results.report)",
+                        config.results.report_path))
     kept = [
         ("the snapshot (--snapshot, snapshot.path)", snapshot),
         ("the journal", journal),
