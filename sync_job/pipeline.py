@@ -65,7 +65,7 @@ from sync_job.push.ratelimit import full_jitter
 from sync_job.push.timeline import Timeline, TimelineCounts
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
-from sync_job.report.naming import RUN_ID, rejects_candidates
+from sync_job.report.naming import RUN_ID, rejects_candidates, report_path_for
 from sync_job.report.rejects import rejected_positions, write_rejects
 from sync_job.report.results import count_problems, record_outcomes, set_where, write_results
 from sync_job.report.summary import RunFacts, build_summary, unstarted_summary, write_summary
@@ -579,6 +579,8 @@ def finish(run: Run) -> None:
     if report.report_path is not None and not write_html_report(run):
         report.report_path = None
         report.summary = _summary(run, ended_at)
+    elif report.report_path is None and results_written:
+        _remove_old_report(run)
     try:
         write_summary(config.results.summary_path, report.summary)
     except OSError as exc:
@@ -617,6 +619,21 @@ def write_html_report(run: Run) -> bool:
     return False
 
 
+def _remove_old_report(run: Run) -> None:
+    """With the report off, remove an older run's report beside the new results: it would
+    show another run."""
+    path = report_path_for(run.config.results.path)
+    if not path.is_file() or any(same_file(path, kept) for kept in _kept_paths(run.config)):
+        return
+    try:
+        path.unlink()
+    except OSError as exc:
+        log.warning("%s: could not remove this older run's report (%s)", path,
+                    exc.strerror or exc)
+        return
+    log.info("removed %s, an older run's report (results.report is off)", path)
+
+
 def write_rejects_file(run: Run) -> None:
     """The rejects file: every invalid and failed row as it was read (``report.rejects``).
 
@@ -650,9 +667,7 @@ def _remove_old_rejects(run: Run) -> None:
     """Remove a rejects file beside the results that this run did not write (an older run's,
     of this format or the other), never a file the run reads or keeps."""
     config = run.config
-    snapshot, journal = config.snapshot.path, journal_path_for(config.snapshot.path)
-    spare = [config.input.path, snapshot, journal, lock_path_for(snapshot),
-             ledger_path_for(snapshot), config.results.path, config.results.summary_path]
+    spare = _kept_paths(config)
     for path in rejects_candidates(config.results.path):
         if path == run.report.rejects_path or not (path.is_file() or path.is_symlink()) \
                 or any(same_file(path, other) for other in spare):
@@ -666,6 +681,13 @@ def _remove_old_rejects(run: Run) -> None:
                         "run's", path, exc.strerror or exc)
             continue
         log.info("removed %s, an older run's rejects file", path)
+
+
+def _kept_paths(config: Config) -> list[Path]:
+    """The files a run reads or keeps: never removed as an older run's output."""
+    snapshot = config.snapshot.path
+    return [config.input.path, snapshot, journal_path_for(snapshot), lock_path_for(snapshot),
+            ledger_path_for(snapshot), config.results.path, config.results.summary_path]
 
 
 def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
