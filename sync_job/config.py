@@ -24,7 +24,13 @@ from typing import Any, ClassVar, cast
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
 from sync_job.plan.brake import ChangeLimit, parse_change_limit, parse_invalid_limit
-from sync_job.report.naming import PLACEHOLDERS, fill, unknown_placeholders
+from sync_job.report.naming import (
+    PLACEHOLDERS,
+    fill,
+    rejects_path_for,
+    report_path_for,
+    unknown_placeholders,
+)
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 RESULT_FORMATS = ("csv", "xlsx")
@@ -122,7 +128,12 @@ class ResultsConfig(_Checked):
     summary: Path | None = None
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
     keep: int | None = None
-    """Keep the newest this many results files (and summaries) the job made; None: all."""
+    """Keep the newest this many results files (and their summaries, reports and rejects files)
+    the job made; None: all."""
+    report: bool = True
+    """Write the HTML run report beside the results file (results.csv → results.html)."""
+    rejects: bool = True
+    """Write the rejects file beside the results (``report.rejects``)."""
 
     def __post_init__(self) -> None:
         if self.path == DEFAULT_RESULTS and self.format == "xlsx":
@@ -139,6 +150,15 @@ class ResultsConfig(_Checked):
         if self.summary is not None:
             return self.summary
         return self.path.with_name(self.path.stem + ".summary.json")
+
+    @property
+    def report_path(self) -> Path | None:
+        """The HTML run report, beside the results file; None when ``report`` is off."""
+        return report_path_for(self.path) if self.report else None
+
+    def rejects_path(self, input_path: Path) -> Path:
+        """``<results stem>.rejects.<csv|xlsx>``: a workbook for a workbook input."""
+        return rejects_path_for(self.path, input_path)
 
     def for_run(self, *, run_id: str, when: datetime) -> ResultsConfig:
         """These settings with the placeholders filled for one run."""
@@ -293,6 +313,12 @@ def _integer(*, minimum: int, maximum: int) -> Checker:
     return check
 
 
+def _flag(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, bool):
+        return raw, None
+    return None, "expected true or false"
+
+
 def _choice(*options: str) -> Checker:
     def check(raw: Any) -> tuple[Any, str | None]:
         if raw in options:
@@ -381,7 +407,8 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
     "snapshot": {"path": _path},
     "results": {"path": _results_path, "format": _choice(*RESULT_FORMATS),
                 "delimiter": _delimiter, "summary": _results_path,
-                "keep": _integer(minimum=1, maximum=1_000_000)},
+                "keep": _integer(minimum=1, maximum=1_000_000), "report": _flag,
+                "rejects": _flag},
     "push": {
         "concurrency": _integer(minimum=1, maximum=256),
         "rate_limit": _number(minimum=0, strict=False, maximum=10_000),
@@ -415,6 +442,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "max_changes": ("push", "max_changes"),
     "summary": ("results", "summary"),
     "max_invalid": ("push", "max_invalid"),
+    "report": ("results", "report"),
 }
 
 

@@ -134,8 +134,11 @@ def test_the_workbook_is_private_and_written_whole(both: tuple[Path, Path]) -> N
     _, xlsx_path = both
     if sys.platform != "win32":
         assert xlsx_path.stat().st_mode & 0o777 == 0o600
-    assert sorted(p.name for p in xlsx_path.parent.iterdir()) == [
-        "results-csv.csv", "results.summary.json", "results.xlsx"]
+    names = {p.name for p in xlsx_path.parent.iterdir()}
+    # beside it, as beside a CSV: the summary, the HTML report and the rejects file
+    assert {"results.xlsx", "results.summary.json", "results.html",
+            "results.rejects.csv"} <= names
+    assert not [name for name in names if name.startswith(".")]  # no temporary file left
 
 
 def test_libreoffice_reads_the_workbook_as_the_csv(both: tuple[Path, Path],
@@ -264,7 +267,8 @@ def test_placeholders_keep_and_the_history_work_with_workbooks(tmp_path: Path,
     runs, _ = read_runs(ledger_path_for(workspace.snapshot))
     newest = [Path(run["results_path"]) for run in runs[-2:]]
     assert made == sorted([*(p.name for p in newest),
-                           *(p.stem + ".summary.json" for p in newest)])
+                           *(p.stem + ".summary.json" for p in newest),
+                           *(p.stem + ".html" for p in newest)])
     assert all(path.suffix == ".xlsx" for path in newest)
     assert workbook_rows(newest[-1])[1][2] == "planned"
     listed = sync_job("runs", "--config", "config.yaml", cwd=tmp_path)

@@ -67,6 +67,7 @@ from requests.adapters import HTTPAdapter
 from sync_job.fields import VALUE_FIELDS
 from sync_job.push.ratelimit import RateGate
 from sync_job.push.ratelimit import full_jitter as full_jitter
+from sync_job.push.timeline import Timeline
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 FATAL_STATUSES = frozenset({401, 402})
@@ -562,7 +563,10 @@ class ClientSettings:
 
 
 class ContactClient:
-    """Sends contact updates. Safe to share between threads: each thread gets its own session."""
+    """Sends contact updates. Safe to share between threads: each thread gets its own session.
+
+    ``timeline``, when given, counts each request sent, each retry and each 429 answer over
+    time (for the HTML report's chart)."""
 
     def __init__(
         self,
@@ -572,8 +576,10 @@ class ContactClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float], float] = full_jitter,
         cancelled: Callable[[], bool] = lambda: False,
+        timeline: Timeline | None = None,
     ) -> None:
         self._settings = settings
+        self._timeline = timeline
         self._gate = gate or RateGate(0)
         self._sleep = sleep
         self._jitter = jitter
@@ -659,6 +665,10 @@ class ContactClient:
             if not self._gate.wait_turn(self._cancelled):
                 raise _Cancelled
             attempts += 1
+            if self._timeline is not None:
+                self._timeline.add("requests")
+                if attempts > 1:
+                    self._timeline.add("retries")
             try:
                 answer = self._send(url, body)
             except TRANSPORT_ERRORS as exc:
@@ -667,6 +677,8 @@ class ContactClient:
             last = answer
             if answer.status == 429:
                 throttled += 1
+                if self._timeline is not None:
+                    self._timeline.add("throttled")
             return answer
 
         def too_long(answer: Answer) -> bool:

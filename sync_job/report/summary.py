@@ -62,6 +62,10 @@ class RunFacts:
     input_sha256: str | None = None
     results_path: Path | None = None
     summary_path: Path | None = None
+    report_path: Path | None = None
+    """The HTML run report; None when it is off or was not written."""
+    rejects_path: Path | None = None
+    """The rejects file the run wrote; None (null) when it wrote none."""
 
 
 def _text(path: Path | None) -> str | None:
@@ -96,6 +100,8 @@ def build_summary(
         "input": {"path": _text(facts.input_path), "sha256": facts.input_sha256},
         "results_path": _text(facts.results_path),
         "summary_path": _text(facts.summary_path),
+        "report": _text(facts.report_path),
+        "rejects": _text(facts.rejects_path),
         "snapshot_path": str(facts.snapshot_path),
         "rows": sum(counts.values()),
         "counts": dict(counts),
