@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="validate, diff and push a changes file; write results and the snapshot",
         description="Validate every row of the changes file, compare it with the snapshot, send "
                     "only the changed fields with PUT /contacts/{contactId}, and write a results "
-                    "CSV with one line per input row.",
+                    "file (CSV, or .xlsx) with one line per input row.",
         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--config", type=Path, metavar="PATH",
@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="snapshot of what the platform holds; read and rewritten by the run "
                           "(overrides snapshot.path)")
     run.add_argument("--results", type=Path, metavar="PATH",
-                     help="where to write the results CSV (overrides results.path)")
+                     help="where to write the results: a CSV, or a workbook when the path ends "
+                          "in .xlsx (overrides results.path and results.format)")
     run.add_argument("--sheet", metavar="NAME",
                      help="for a workbook (.xlsx, .ods): the sheet to read, capitals ignored "
                           "(default: the first with a contactId column; overrides input.sheet)")

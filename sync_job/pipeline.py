@@ -559,7 +559,8 @@ def finish(run: Run) -> None:
                   INTERRUPTED)
     results_written = True
     try:
-        write_results(config.results.path, plan.results)
+        write_results(config.results.path, plan.results, workbook=config.results.workbook,
+                      delimiter=config.results.delimiter)
     except OSError as exc:
         results_written = False
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "

@@ -1,2 +1,2 @@
-"""What a run tells people and monitors: the results CSV, the summary JSON and the HTML run
-report."""
+"""What a run tells people and monitors: the results file (CSV or .xlsx), the summary JSON,
+the HTML run report, the rejects file and the problem codes."""

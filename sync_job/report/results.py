@@ -1,4 +1,4 @@
-"""The results CSV: one line per input data row, in input order, saying what happened and why.
+"""The results file: one line per input data row, in input order, saying what happened and why.
 
 Columns (fixed order; later columns may be added after ``payload``):
 
@@ -10,10 +10,13 @@ by ``|``: ``<field>.<problem>`` for validation (``sync_job.plan.rules``, ``sync_
 ``api.<code>``, ``http.<status>``, ``transport.<kind>`` … for a row the push failed
 (``sync_job.push.client``). The summary counts rows by code (:func:`count_problems`).
 
-The file is UTF-8 with a byte-order mark, so Excel shows accents right, and any cell that a
-spreadsheet would evaluate as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
-prefixed with an apostrophe so it is shown as text (OWASP CSV injection). It is written with
-pyarrow and replaced atomically (see ``state.files.write_table``).
+A CSV (the default) is UTF-8 with a byte-order mark, so Excel shows accents right, its cells
+separated by ``results.delimiter`` (``,`` by default; ``;`` for Excel in a locale whose decimal
+mark is a comma), and any cell that a spreadsheet would evaluate as a formula (starting with
+``=``, ``+``, ``-``, ``@``, tab or CR) is prefixed with an apostrophe so it is shown as text
+(OWASP CSV injection). It is written with pyarrow and replaced atomically (see
+``state.files.write_table``). A path ending in ``.xlsx`` (or ``results.format: xlsx``) makes it
+a workbook instead, with the same columns (``report.xlsx``).
 
 In memory the results are a pandas frame whose repetitive columns (status, message, …) are
 categoricals: a million rows cost a few integer arrays, not a million Python strings each.
@@ -22,7 +25,7 @@ categoricals: a million rows cost a few integer arrays, not a million Python str
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -208,27 +211,40 @@ def count_problems(codes: pd.Series) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def write_results(path: Path, results: pd.DataFrame) -> None:
-    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically.
+def write_results(path: Path, results: pd.DataFrame, *, workbook: bool = False,
+                  delimiter: str = ",") -> None:
+    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically: a CSV
+    separated by ``delimiter``, or with ``workbook`` an .xlsx workbook (``report.xlsx``)."""
+    if workbook:
+        from sync_job.report.xlsx import write_workbook  # openpyxl, only when asked for
 
-    Straight to pyarrow: a categorical column is its labels (defused once each) taken by code,
-    any other column is text, defused where it starts like a formula.
+        write_workbook(path, results_table(results, defuse=False))
+        return
+    write_table(path, results_table(results, defuse=True), bom=True, delimiter=delimiter)
+
+
+def results_table(results: pd.DataFrame, *, defuse: bool) -> pa.Table:
+    """``results`` as a pyarrow table of text (``row`` an int64), for writing.
+
+    Straight to pyarrow: a categorical column is its labels (with ``defuse``, defused once
+    each) taken by code, any other column is text, defused where it starts like a formula.
     """
+    keep: Callable[[pa.Array], pa.Array] = _defused if defuse else (lambda values: values)
     columns: dict[str, pa.Array] = {"row": pa.array(results["row"].to_numpy(dtype=np.int64))}
     for column in results.columns:
         if column == "row":
             continue
         values = results[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
-            labels = _defused(pa.array(values.cat.categories.to_numpy(dtype=object),
-                                       pa.large_string()))
+            labels = keep(pa.array(values.cat.categories.to_numpy(dtype=object),
+                                   pa.large_string()))
             codes = values.cat.codes.to_numpy()
             columns[column] = labels.take(pa.array(codes, mask=codes < 0))
         else:
             text = text_array(values.astype("str").fillna(""))
             # A payload is a JSON object or empty: it never starts like a formula.
-            columns[column] = text if column == "payload" else _defused(text)
-    write_table(path, pa.table(columns), bom=True)
+            columns[column] = text if column == "payload" else keep(text)
+    return pa.table(columns)
 
 
 def _defused(values: pa.Array) -> pa.Array:
