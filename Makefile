@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit soffice bench clean
+.PHONY: setup demo test lint typecheck unit soffice chromium bench clean
 
 setup: $(STAMP)
 
@@ -41,7 +41,15 @@ soffice:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends libreoffice-calc; }
 
-unit: setup soffice
+# tests/test_report_browser.py opens the HTML run report in headless Chromium (Selenium and
+# chromedriver) and fails without them: install Debian's packages when they are missing.
+chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  echo "chromium or chromedriver is missing: installing chromium chromium-driver for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+unit: setup soffice chromium
 	$(BIN)/pytest
 
 test: lint typecheck unit

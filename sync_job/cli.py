@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="validate, diff and push a changes file; write results and the snapshot",
         description="Validate every row of the changes file, compare it with the snapshot, send "
                     "only the changed fields with PUT /contacts/{contactId}, and write a results "
-                    "CSV with one line per input row.",
+                    "file (CSV, or .xlsx) with one line per input row.",
         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--config", type=Path, metavar="PATH",
@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="snapshot of what the platform holds; read and rewritten by the run "
                           "(overrides snapshot.path)")
     run.add_argument("--results", type=Path, metavar="PATH",
-                     help="where to write the results CSV (overrides results.path)")
+                     help="where to write the results: a CSV, or a workbook when the path ends "
+                          "in .xlsx (overrides results.path and results.format)")
     run.add_argument("--sheet", metavar="NAME",
                      help="for a workbook (.xlsx, .ods): the sheet to read, capitals ignored "
                           "(default: the first with a contactId column; overrides input.sheet)")
@@ -145,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary", type=Path, metavar="PATH",
                      help="where to write the run summary JSON (overrides results.summary; "
                           "default: beside the results file, e.g. results/results.summary.json)")
+    run.add_argument("--no-report", action="store_true",
+                     help="write no HTML report beside the results file (overrides "
+                          "results.report; default: results/results.csv gets "
+                          "results/results.html)")
     run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                      help="text (default), or json: every line on stdout and stderr is one "
                           "JSON object carrying the run id, the final summary included")
@@ -205,7 +210,8 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def format_summary(report: RunReport) -> str:
     """The end-of-run summary: counts per status (every status, also ``planned`` in a live
-    run, where the brake leaves rows planned), elapsed time, results path."""
+    run, where the brake leaves rows planned), elapsed time, the files written, and what to
+    do with the rejects file."""
     title = "dry run finished" if report.dry_run else "run finished"
     lines = [f"sync-job: {title} in {report.elapsed:.1f} s, exit code {report.exit_code} "
              f"({report.outcome})"]
@@ -226,6 +232,10 @@ def format_summary(report: RunReport) -> str:
     if 0 < report.counts.get("invalid", 0) <= report.invalid_allowed:
         lines.append(f"  (the invalid rows are within push.max_invalid, {report.invalid_allowed} "
                      f"allowed: they do not fail the run)")
+    if report.problems:
+        lines.append("  problems (rows with each code; see the results' problem_codes)")
+        width = max(len(code) for code in report.problems)
+        lines.extend(f"    {code:<{width}} {rows:>6}" for code, rows in report.problems.items())
     if not report.dry_run:
         lines.append(f"  {'requests':<10} {report.requests:>8}  ({report.retries} retries, "
                      f"{report.throttled} answered 429)")
@@ -235,6 +245,14 @@ def format_summary(report: RunReport) -> str:
     lines.append(f"  results    {report.results_path}")
     if report.summary_path is not None:
         lines.append(f"  summary    {report.summary_path}")
+    if report.report_path is not None:
+        lines.append(f"  report     {report.report_path}")
+    if report.rejects_path is not None:
+        rejected = report.counts.get("invalid", 0) + report.counts.get("failed", 0)
+        lines.append(f"  rejects    {report.rejects_path}  ({rejected} invalid or failed rows, "
+                     f"as they were read)")
+        lines.append(f"             fix the rows in {report.rejects_path} and run again with "
+                     f"--input {report.rejects_path}")
     return "\n".join(lines)
 
 
@@ -293,7 +311,7 @@ def _run(args: argparse.Namespace, run_id: str, say: Say) -> int:
         "input": args.input, "snapshot": args.snapshot, "results": args.results,
         "base_url": args.base_url, "concurrency": args.concurrency, "rate_limit": args.rate_limit,
         "sheet": args.sheet, "max_changes": args.max_changes, "summary": args.summary,
-        "max_invalid": args.max_invalid,
+        "max_invalid": args.max_invalid, "report": False if args.no_report else None,
     }
     started_at = datetime.now(UTC)
     try:

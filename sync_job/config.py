@@ -24,9 +24,18 @@ from typing import Any, ClassVar, cast
 from sync_job.errors import ConfigError
 from sync_job.fields import ALL_FIELDS
 from sync_job.plan.brake import ChangeLimit, parse_change_limit, parse_invalid_limit
-from sync_job.report.naming import PLACEHOLDERS, fill, unknown_placeholders
+from sync_job.report.naming import (
+    PLACEHOLDERS,
+    fill,
+    rejects_path_for,
+    report_path_for,
+    unknown_placeholders,
+)
 
 DEFAULT_CONFIG_NAME = "config.yaml"
+RESULT_FORMATS = ("csv", "xlsx")
+"""What the results file may be: a CSV, or an Excel workbook."""
+DEFAULT_RESULTS = Path("results/results.csv")
 NO_INVALID_ROWS = ChangeLimit(count=0)
 """The default ``push.max_invalid``: any invalid row makes the run exit 1."""
 
@@ -98,21 +107,58 @@ class SnapshotConfig(_Checked):
     path: Path = Path("state/snapshot.csv")
 
 
+def format_of(path: Path) -> str | None:
+    """The results format a path's suffix names (``.csv``, ``.xlsx``, any case), or None."""
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix in RESULT_FORMATS else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class ResultsConfig(_Checked):
     _section = "results"
-    path: Path = Path("results/results.csv")
-    """May hold the placeholders ``{run_id}``, ``{date}`` and ``{time}`` (UTC)."""
+    path: Path = DEFAULT_RESULTS
+    """May hold the placeholders ``{run_id}``, ``{date}`` and ``{time}`` (UTC). Its suffix
+    decides the format: ``.xlsx`` a workbook, ``.csv`` a CSV."""
+    format: str | None = None
+    """``csv`` or ``xlsx``, for a path with another suffix (or none), and the default path's
+    (``results/results.xlsx``); it may not contradict the path's ``.csv`` or ``.xlsx``.
+    None: the suffix decides, else CSV."""
+    delimiter: str = ","
+    """The CSV's delimiter: ``,`` ``;`` tab or ``|`` (a workbook has none)."""
     summary: Path | None = None
     """Run summary JSON; None: beside the results file (results.csv → results.summary.json)."""
     keep: int | None = None
-    """Keep the newest this many results files (and summaries) the job made; None: all."""
+    """Keep the newest this many results files (and their summaries, reports and rejects files)
+    the job made; None: all."""
+    report: bool = True
+    """Write the HTML run report beside the results file (results.csv → results.html)."""
+    rejects: bool = True
+    """Write the rejects file beside the results (``report.rejects``)."""
+
+    def __post_init__(self) -> None:
+        if self.path == DEFAULT_RESULTS and self.format == "xlsx":
+            object.__setattr__(self, "path", DEFAULT_RESULTS.with_suffix(".xlsx"))
+        super().__post_init__()
+
+    @property
+    def workbook(self) -> bool:
+        """Whether the results file is an .xlsx workbook (else a CSV)."""
+        return (format_of(self.path) or self.format) == "xlsx"
 
     @property
     def summary_path(self) -> Path:
         if self.summary is not None:
             return self.summary
         return self.path.with_name(self.path.stem + ".summary.json")
+
+    @property
+    def report_path(self) -> Path | None:
+        """The HTML run report, beside the results file; None when ``report`` is off."""
+        return report_path_for(self.path) if self.report else None
+
+    def rejects_path(self, input_path: Path) -> Path:
+        """``<results stem>.rejects.<csv|xlsx>``: a workbook for a workbook input."""
+        return rejects_path_for(self.path, input_path)
 
     def for_run(self, *, run_id: str, when: datetime) -> ResultsConfig:
         """These settings with the placeholders filled for one run."""
@@ -267,6 +313,12 @@ def _integer(*, minimum: int, maximum: int) -> Checker:
     return check
 
 
+def _flag(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, bool):
+        return raw, None
+    return None, "expected true or false"
+
+
 def _choice(*options: str) -> Checker:
     def check(raw: Any) -> tuple[Any, str | None]:
         if raw in options:
@@ -317,6 +369,13 @@ def _columns(raw: Any) -> tuple[Any, str | None]:
 
 def _section_problem(section: str, values: Mapping[str, Any]) -> str | None:
     """A rule between two keys of one section, or None when it holds."""
+    if section == "results":
+        chosen, path = values.get("format"), values.get("path")
+        named = format_of(path) if isinstance(path, Path) else None
+        if chosen and named and chosen != named:
+            return (f"results.format is {chosen}, but results.path names a .{named} file "
+                    f"({path.name if isinstance(path, Path) else path}): name it .{chosen}, "
+                    f"or leave results.format out (the suffix decides)")
     if section == "push":
         initial = values.get("backoff_initial", PushConfig.backoff_initial)
         ceiling = values.get("backoff_max", PushConfig.backoff_max)
@@ -346,8 +405,10 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "default_country": _country,
     },
     "snapshot": {"path": _path},
-    "results": {"path": _results_path, "summary": _results_path,
-                "keep": _integer(minimum=1, maximum=1_000_000)},
+    "results": {"path": _results_path, "format": _choice(*RESULT_FORMATS),
+                "delimiter": _delimiter, "summary": _results_path,
+                "keep": _integer(minimum=1, maximum=1_000_000), "report": _flag,
+                "rejects": _flag},
     "push": {
         "concurrency": _integer(minimum=1, maximum=256),
         "rate_limit": _number(minimum=0, strict=False, maximum=10_000),
@@ -381,6 +442,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "max_changes": ("push", "max_changes"),
     "summary": ("results", "summary"),
     "max_invalid": ("push", "max_invalid"),
+    "report": ("results", "report"),
 }
 
 
@@ -554,6 +616,10 @@ def load_config(
             values[section][key] = Path.cwd() / checked
         else:
             values[section][key] = checked
+        if flag == "results" and checked is not None and format_of(checked):
+            # A flag overrides the config: --results check.csv writes a CSV whatever
+            # results.format says.
+            values["results"]["format"] = format_of(checked)
 
 
     for name in _SCHEMA:  # rules between keys, over the keys that are fine on their own
@@ -567,8 +633,11 @@ def load_config(
                           else snapshot)
 
     # Default paths are relative like the file's own: to the config's folder (or the cwd).
-    for section, key in (("input", "path"), ("snapshot", "path"), ("results", "path")):
-        values[section].setdefault(key, base_dir / getattr(_SECTION_TYPES[section](), key))
+    # The results' follows results.format (results/results.xlsx for a workbook).
+    defaults = {"input": InputConfig().path, "snapshot": SnapshotConfig().path,
+                "results": ResultsConfig(format=values["results"].get("format")).path}
+    for section, default in defaults.items():
+        values[section].setdefault("path", base_dir / default)
 
     sections = {name: _SECTION_TYPES[name](**values[name]) for name in _SCHEMA}
     return Config(**sections, dry_run=dry_run, force=force)

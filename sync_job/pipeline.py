@@ -13,7 +13,8 @@
 6. **push** (a live run): each update is sent; each 200 goes into the journal before that
    worker starts its next request;
 7. **save the snapshot** with what the API confirmed, then let the journal forget it;
-8. **finish**: the results file and the summary, and the exit code;
+8. **finish**: the results file, the rejects file (the invalid and failed rows as they were
+   read, to fix and pass back), the exit code, the HTML report and the summary;
 9. **remember the run**: its summary as one line of the run history beside the snapshot,
    then, with ``results.keep``, remove the oldest results files the history names.
 
@@ -50,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -60,16 +62,18 @@ from sync_job.plan.make import Plan, PlanOptions, Update, make_plan
 from sync_job.push.access import check_base_url, read_token
 from sync_job.push.progress import ProgressFactory, SilentProgress
 from sync_job.push.ratelimit import full_jitter
+from sync_job.push.timeline import Timeline, TimelineCounts
 from sync_job.read.prefetch import Reading, read_soon
 from sync_job.read.reader import InputTable
-from sync_job.report.naming import RUN_ID
-from sync_job.report.results import record_outcomes, set_where, write_results
+from sync_job.report.naming import RUN_ID, rejects_candidates, report_path_for
+from sync_job.report.rejects import rejected_positions, write_rejects
+from sync_job.report.results import count_problems, record_outcomes, set_where, write_results
 from sync_job.report.summary import RunFacts, build_summary, unstarted_summary, write_summary
 from sync_job.state.files import remove_leftovers, write_problem
 from sync_job.state.journal import Journal, describe_runs, fold, journal_path_for, read_pending
 from sync_job.state.ledger import ledger_path_for, prune_results, read_runs, record_run
 from sync_job.state.lock import RunLock, lock_path_for
-from sync_job.state.paths import check_paths, prepare_folder
+from sync_job.state.paths import check_paths, prepare_folder, same_file
 from sync_job.state.snapshot import (
     empty_snapshot,
     merge_confirmed,
@@ -129,10 +133,22 @@ class RunReport:
     outcome: str = ""
     """One word for how the run ended: ``ok``, ``rows_invalid``, ``rows_failed``, ``aborted``,
     ``braked``, ``api_unavailable``, ``interrupted`` (``sync_job.report.summary.outcome_of``)."""
+    problems: dict[str, int] = field(default_factory=dict)
+    """Rows per problem code (``number.leading_zero``, ``api.4221``, …; the results'
+    ``problem_codes``), sorted by code; a code counts once per row."""
     summary: dict[str, Any] = field(default_factory=dict)
     """The run summary, as written to ``summary_path`` and to the run history."""
     ledger_path: Path | None = None
     """The run history this run was recorded in (``<snapshot>.runs.jsonl``)."""
+    report_path: Path | None = None
+    """The HTML run report beside the results file; None when ``results.report`` is off or
+    it was not written."""
+    timeline: TimelineCounts | None = None
+    """Requests, retries and 429 answers per interval of the push; None when nothing was
+    pushed (a dry run, the brake)."""
+    rejects_path: Path | None = None
+    """The rejects file this run wrote (its invalid and failed rows as read, to fix and pass
+    back with ``--input``); None when it wrote none."""
 
     @property
     def stopped_because(self) -> str:
@@ -294,6 +310,10 @@ def open_state(run: Run, held: contextlib.ExitStack,
         _remove_leftovers(config)
     prepare_folder(config.results.path, "results")
     prepare_folder(config.results.summary_path, "summary")
+    if config.results.report_path is not None:
+        prepare_folder(config.results.report_path, "report")
+    if config.results.rejects:
+        prepare_folder(config.results.rejects_path(config.input.path), "rejects")
     log.info("run %s started%s", report.run_id, " (dry run)" if config.dry_run else "",
              extra={"run_id": report.run_id})
     table = early_snapshot.result() if early_snapshot is not None else \
@@ -403,9 +423,11 @@ def push(run: Run) -> None:
         backoff_max=config.push.backoff_max, max_retry_wait=config.push.max_retry_wait,
     )
     timing = run.timing
+    timeline = Timeline()
     client = ContactClient(settings, gate=RateGate(config.push.rate_limit, clock=timing.clock,
                                                    sleep=timing.sleep),
-                           sleep=timing.sleep, jitter=timing.jitter, cancelled=run.stop.is_set)
+                           sleep=timing.sleep, jitter=timing.jitter, cancelled=run.stop.is_set,
+                           timeline=timeline)
     updates = plan.updates()
     journal_failures: list[str] = []
     lock_lost: list[bool] = []
@@ -445,6 +467,7 @@ def push(run: Run) -> None:
                               stop_after_failures=config.push.stop_after_failures)
     finally:
         report.push_seconds = time.monotonic() - started
+        report.timeline = timeline.counts()
         display.close()
         client.close()
     run.unjournaled = len(journal_failures)
@@ -526,7 +549,7 @@ def save_snapshot(run: Run) -> None:
 
 
 def finish(run: Run) -> None:
-    """The results file, the exit code and the summary."""
+    """The results file, the rejects file, the exit code, the HTML report and the summary."""
     config, report, plan = run.config, run.report, run.plan
     assert plan is not None and run.table is not None
     report.interrupted = (run.stop.is_set() and not report.aborted_reason
@@ -534,18 +557,31 @@ def finish(run: Run) -> None:
     if report.interrupted:
         set_where(plan.results, plan.results["status"].eq("skipped").to_numpy(), "message",
                   INTERRUPTED)
+    results_written = True
     try:
-        write_results(config.results.path, plan.results)
+        write_results(config.results.path, plan.results, workbook=config.results.workbook,
+                      delimiter=config.results.delimiter)
     except OSError as exc:
+        results_written = False
         _not_written(report, f"{write_problem(config.results.path, exc)}; the results were "
                              f"not written; {run.confirmed_in}")
+    write_rejects_file(run)
     report.counts = plan.counts
+    report.problems = count_problems(plan.results["problem_codes"])
     report.invalid_allowed = config.push.max_invalid.allowed(len(plan.results))
     report.exit_code = exit_code(report, run.stop)
     _say_invalid_rows_allowed(run)
     report.elapsed = time.monotonic() - run.started
     ended_at = datetime.now(UTC)
+    # The page shows the summary, and the summary names the page: named first, unnamed again
+    # should it not be written.
+    report.report_path = config.results.report_path if results_written else None
     report.summary = _summary(run, ended_at)
+    if report.report_path is not None and not write_html_report(run):
+        report.report_path = None
+        report.summary = _summary(run, ended_at)
+    elif report.report_path is None and results_written:
+        _remove_old_report(run)
     try:
         write_summary(config.results.summary_path, report.summary)
     except OSError as exc:
@@ -556,6 +592,105 @@ def finish(run: Run) -> None:
     report.outcome = report.summary["outcome"]
 
 
+def write_html_report(run: Run) -> bool:
+    """The HTML run report beside the results (``sync_job.report.html_report``); whether it
+    was written. A report that cannot be made or written is said, and an older one at its
+    path removed (it would show another run beside these results); nothing else changes: the
+    results file holds all it would show."""
+    from sync_job.report.html_report import ReportInput, write_report
+
+    config, report = run.config, run.report
+    assert run.plan is not None and run.table is not None and report.report_path is not None
+    data = ReportInput(summary=report.summary, results=run.plan.results, cells=run.table.cells,
+                       headers=run.table.headers, timeline=report.timeline,
+                       results_name=config.results.path.name)
+    try:
+        write_report(report.report_path, data)
+    except OSError as exc:
+        problem = f"{write_problem(report.report_path, exc)}; the HTML report was not written"
+    except Exception as exc:  # a bug in the page must not cost the run its summary
+        problem = (f"{report.report_path}: the HTML report could not be made (internal error: "
+                   f"{type(exc).__name__}); the results file holds everything it would show")
+    else:
+        return True
+    log.error("%s", problem)
+    report.warnings.append(problem)
+    with contextlib.suppress(OSError):
+        report.report_path.unlink()  # a link itself, never what it points to
+    return False
+
+
+def _remove_old_report(run: Run) -> None:
+    """With the report off, remove an older run's report beside the new results: it would
+    show another run."""
+    path = report_path_for(run.config.results.path)
+    if not path.is_file() or any(same_file(path, kept) for kept in _kept_paths(run.config)):
+        return
+    try:
+        path.unlink()
+    except OSError as exc:
+        log.warning("%s: could not remove this older run's report (%s)", path,
+                    exc.strerror or exc)
+        return
+    log.info("removed %s, an older run's report (results.report is off)", path)
+
+
+def write_rejects_file(run: Run) -> None:
+    """The rejects file: every invalid and failed row as it was read (``report.rejects``).
+
+    None is written when no row is rejected (or ``results.rejects`` is off), nor over the
+    changes file itself (a rejects file passed back as it is); then, and when it cannot be
+    written, an older one at its path is removed, so a rejects file beside the results is
+    always this run's."""
+    config, report, plan, table = run.config, run.report, run.plan, run.table
+    assert plan is not None and table is not None
+    path = config.results.rejects_path(config.input.path)
+    at = rejected_positions(plan.results) if config.results.rejects else np.empty(0, np.int64)
+    if len(at) and same_file(path, config.input.path):
+        warning = (f"no rejects file: {path} is this run's changes file, which is never "
+                   f"replaced; the results file lists the {len(at)} row(s) still rejected")
+        report.warnings.append(warning)
+        log.warning("%s", warning)
+    elif len(at):
+        try:
+            write_rejects(path, table, plan.results, at, columns=config.input.columns)
+        except OSError as exc:
+            _not_written(report, f"{write_problem(path, exc)}; the rejects file was not "
+                                 f"written (the results file lists the rejected rows); "
+                                 f"{run.confirmed_in}")
+        else:
+            report.rejects_path = path
+            log.info("%d rejected row(s) written to %s", len(at), path)
+    _remove_old_rejects(run)
+
+
+def _remove_old_rejects(run: Run) -> None:
+    """Remove a rejects file beside the results that this run did not write (an older run's,
+    of this format or the other), never a file the run reads or keeps."""
+    config = run.config
+    spare = _kept_paths(config)
+    for path in rejects_candidates(config.results.path):
+        if path == run.report.rejects_path or not (path.is_file() or path.is_symlink()) \
+                or any(same_file(path, other) for other in spare):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("%s: could not remove this older rejects file (%s); it is not this "
+                        "run's", path, exc.strerror or exc)
+            continue
+        log.info("removed %s, an older run's rejects file", path)
+
+
+def _kept_paths(config: Config) -> list[Path]:
+    """The files a run reads or keeps: never removed as an older run's output."""
+    snapshot = config.snapshot.path
+    return [config.input.path, snapshot, journal_path_for(snapshot), lock_path_for(snapshot),
+            ledger_path_for(snapshot), config.results.path, config.results.summary_path]
+
+
 def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
     config, report = run.config, run.report
     assert run.table is not None
@@ -563,10 +698,12 @@ def _summary(run: Run, ended_at: datetime) -> dict[str, Any]:
         RunFacts(run_id=report.run_id, started_at=run.started_at, ended_at=ended_at,
                  input_path=config.input.path, input_sha256=run.table.sha256,
                  results_path=config.results.path, summary_path=config.results.summary_path,
-                 snapshot_path=config.snapshot.path),
+                 report_path=report.report_path, snapshot_path=config.snapshot.path,
+                 rejects_path=report.rejects_path),
         exit_code=report.exit_code, dry_run=config.dry_run, counts=report.counts,
-        requests=report.requests, retries=report.retries, throttled=report.throttled,
-        folded_from_journal=report.folded, stopped_because=report.stopped_because,
+        problems=report.problems, requests=report.requests, retries=report.retries,
+        throttled=report.throttled, folded_from_journal=report.folded,
+        stopped_because=report.stopped_because,
         invalid_allowed=report.invalid_allowed,
     )
 
@@ -646,9 +783,14 @@ def lock_lost_message(path: Path) -> str:
 
 def _remove_leftovers(config: Config) -> None:
     """Remove the temporary files writes killed half-way left: the snapshot's whatever their
-    age (under the lock, no other run writes it), the results' and summary's after an hour."""
-    for path, age in ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
-                      (config.results.summary_path, LEFTOVER_AGE)):
+    age (under the lock, no other run writes it), the results', summary's, report's and rejects
+    file's after an hour."""
+    report = config.results.report_path
+    paths = ((config.snapshot.path, 0.0), (config.results.path, LEFTOVER_AGE),
+             (config.results.summary_path, LEFTOVER_AGE),
+             *(((report, LEFTOVER_AGE),) if report is not None else ()),
+             *((path, LEFTOVER_AGE) for path in rejects_candidates(config.results.path)))
+    for path, age in paths:
         removed = remove_leftovers(path, older_than=age)
         if removed:
             log.info("removed %d temporary file(s) of %s left by writes that were interrupted",

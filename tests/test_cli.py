@@ -45,7 +45,8 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     run_help = sync_job("run", "--help", cwd=tmp_path).stdout
     for option in ("--config", "--input", "--snapshot", "--results", "--base-url",
                    "--concurrency", "--rate-limit", "--dry-run", "--max-changes", "--force",
-                   "--max-invalid", "--summary", "--log-format", "--verbose", "--quiet"):
+                   "--max-invalid", "--summary", "--no-report", "--log-format", "--verbose",
+                   "--quiet"):
         assert option in run_help
     runs_help = sync_job("runs", "--help", cwd=tmp_path).stdout
     for option in ("-n N", "--json", "--config", "--snapshot"):

@@ -42,8 +42,10 @@ class Made:
     xls: Path
 
 
-def soffice(out: Path, target: str, *sources: Path, infilter: str | None = None) -> Path:
-    """Convert ``sources`` to ``target`` files in folder ``out``, in one start of LibreOffice."""
+def soffice(out: Path, target: str, *sources: Path, infilter: str | None = None,
+            extension: str | None = None) -> Path:
+    """Convert ``sources`` to ``target`` files in folder ``out``, in one start of LibreOffice
+    (``extension``: the files' suffix, when ``target`` names a filter and its options)."""
     executable = shutil.which("soffice")
     assert executable, ("LibreOffice's soffice is not installed: `make test` installs it "
                         "(apt-get install libreoffice-calc)")
@@ -57,7 +59,8 @@ def soffice(out: Path, target: str, *sources: Path, infilter: str | None = None)
                           timeout=120)
     assert done.returncode == 0, done.stderr
     for source in sources:
-        assert (out / f"{source.stem}.{target}").is_file(), (done.stdout, done.stderr)
+        made = out / f"{source.stem}.{extension or target}"
+        assert made.is_file(), (done.stdout, done.stderr)
     return out
 
 

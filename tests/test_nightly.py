@@ -281,18 +281,24 @@ def test_results_keep_keeps_the_newest_files_the_job_made_and_nothing_else(
             lookalike = reports[0].results_path.with_name(
                 f"results-000000-{'f' * 32}.csv")
             lookalike.write_text("not the job's")
+            lookalike.with_suffix(".html").write_text("not the job's either")
 
     for report in reports:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", report.results_path.parent.name)
         assert re.fullmatch(rf"results-\d{{6}}-{report.run_id}\.csv", report.results_path.name)
         assert report.summary_path == report.results_path.with_suffix(".summary.json")
+        assert report.report_path == report.results_path.with_suffix(".html")
     kept, gone = reports[2:], reports[:2]
-    assert all(r.results_path.is_file() and r.summary_path.is_file() for r in kept)
-    assert not any(r.results_path.exists() or r.summary_path.exists() for r in gone)
+    assert all(path is not None and path.is_file()
+               for r in kept for path in (r.results_path, r.summary_path, r.report_path))
+    assert not any(path is not None and path.exists()
+                   for r in gone for path in (r.results_path, r.summary_path, r.report_path))
     assert foreign.read_text() == "mine" and lookalike.read_text() == "not the job's"
+    assert lookalike.with_suffix(".html").read_text() == "not the job's either"
     on_disk = {p for p in (ws.root / "results").rglob("*") if p.is_file()}
-    assert on_disk == {foreign, lookalike, check.results_path, check.summary_path,
-                       *(r.results_path for r in kept), *(r.summary_path for r in kept)}
+    assert on_disk == {foreign, lookalike, lookalike.with_suffix(".html"), check.results_path,
+                       check.summary_path, check.report_path, *(r.results_path for r in kept),
+                       *(r.summary_path for r in kept), *(r.report_path for r in kept)}
     assert [run["results_path"] for run in history(ws)] == [str(r.results_path)
                                                             for r in [check, *reports]]
 

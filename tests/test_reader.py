@@ -327,7 +327,7 @@ def test_a_row_with_too_many_cells_is_a_problem_naming_the_row(tmp_path: Path) -
     table = read(tmp_path, "contactId,names,email\n1,Ann,a@b.co\n2,Lee, Bo,b@c.co\n3,Cy,\n")
     assert table.problems == [
         RowProblem(3, None, "the row has 4 cells but the header has 3 columns; a value "
-                            "probably contains an unquoted comma"),
+                            "probably contains an unquoted comma", "too_many_cells"),
     ]
     assert records(table) == [
         {"row": 2, "contactId": "1", "names": "Ann", "email": "a@b.co"},

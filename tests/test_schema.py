@@ -490,7 +490,8 @@ def test_a_long_duplicate_value_is_cut_short_too() -> None:
 
 
 def test_a_rows_errors_are_cut_at_1000_characters() -> None:
-    problems = [RowProblem(2, None, f"problem {n}: " + "x" * 300) for n in range(5)]
+    problems = [RowProblem(2, None, f"problem {n}: " + "x" * 300, "nul_byte")
+                for n in range(5)]
     verdict = check([good("1"), good("2")], read_problems=problems)
     error = verdict.errors.iat[0]
     assert len(error) == 1000 and error.endswith("…")
@@ -558,8 +559,9 @@ def test_phone_header_prefixes_number_errors() -> None:
 
 def test_read_problems_are_merged_in_first() -> None:
     problems = [
-        RowProblem(3, None, "the row has 5 cells but the header has 4 columns"),
-        RowProblem(4, "email", "odd cell"),
+        RowProblem(3, None, "the row has 5 cells but the header has 4 columns",
+                   "too_many_cells"),
+        RowProblem(4, "email", "odd cell", "date_cell"),
     ]
     rows = [good("1"), {ID_FIELD: "x", "names": "Bo"}, good("3")]
     verdict = check(rows, read_problems=problems, headers={"email": "E-mail"})
@@ -576,11 +578,11 @@ def test_read_problems_are_merged_in_first() -> None:
 def test_read_problems_come_column_by_column_then_the_rows() -> None:
     # As the reader may find them: the row's first, then the cells in the file's order.
     problems = [
-        RowProblem(2, None, "ragged"),
-        RowProblem(2, "email", "date in email"),
-        RowProblem(2, "names", "date in names"),
-        RowProblem(2, ID_FIELD, "NUL in contactId"),
-        RowProblem(2, None, "NUL under Notes"),
+        RowProblem(2, None, "ragged", "too_many_cells"),
+        RowProblem(2, "email", "date in email", "date_cell"),
+        RowProblem(2, "names", "date in names", "date_cell"),
+        RowProblem(2, ID_FIELD, "NUL in contactId", "nul_byte"),
+        RowProblem(2, None, "NUL under Notes", "nul_byte"),
     ]
     verdict = check([good("1")], read_problems=problems)
     assert verdict.errors.iat[0] == ("contactId: NUL in contactId; names: date in names; "
@@ -593,8 +595,8 @@ def test_a_cell_the_reader_reported_gets_no_further_message() -> None:
     # id: the reader's message says what to do; the schema's would only repeat it.
     date = "2024-03-05T00:00:00"
     rows = [{ID_FIELD: date, "names": date * 5, "number": "abc", "email": date}]
-    problems = [RowProblem(2, name, f"{name} is a date") for name in (ID_FIELD, "names",
-                                                                       "email")]
+    problems = [RowProblem(2, name, f"{name} is a date", "date_cell")
+                for name in (ID_FIELD, "names", "email")]
     [error] = errors_of(rows, read_problems=problems)
     assert error == (
         "contactId: contactId is a date; names: names is a date; email: email is a date; "
@@ -604,14 +606,14 @@ def test_a_cell_the_reader_reported_gets_no_further_message() -> None:
 
 def test_a_cell_the_reader_reported_is_still_a_duplicate_of_the_others() -> None:
     rows = [good("5", names="A\x07"), good("5", names="B")]
-    [first, second] = errors_of(rows, read_problems=[RowProblem(2, ID_FIELD, "odd id")])
+    [first, second] = errors_of(rows, read_problems=[RowProblem(2, ID_FIELD, "odd id", "nul_byte")])
     assert first == "contactId: odd id; names: contains a control character (U+0007); delete it"
     assert second == "contactId: contact 5 is also on row 2; keep one row per contact"
 
 
 def test_a_read_problem_alone_makes_a_row_invalid() -> None:
     rows = [good("1"), good("2")]
-    verdict = check(rows, read_problems=[RowProblem(2, None, "ragged")])
+    verdict = check(rows, read_problems=[RowProblem(2, None, "ragged", "too_many_cells")])
     assert verdict.errors.tolist() == ["row: ragged", ""]
     assert verdict.invalid.tolist() == [True, False]
 
@@ -622,7 +624,7 @@ def test_row_numbers_not_starting_at_two_are_honoured() -> None:
     raw["row"] = pd.Series([5, 9], dtype="int64")
     changes = normalize_changes(raw, clear_marker="<clear>", empty_cells="unchanged")
     going = {name: pd.Series(True, index=changes.index) for name in VALUE_FIELDS}
-    verdict = validate(changes, raw, {}, going, [RowProblem(5, None, "ragged")])
+    verdict = validate(changes, raw, {}, going, [RowProblem(5, None, "ragged", "too_many_cells")])
     assert verdict.errors.iat[0] == "row: ragged"
     assert verdict.errors.iat[1].startswith('contactId: "x"')
 

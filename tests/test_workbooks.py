@@ -90,11 +90,11 @@ def test_ods_dates_and_times_are_problems_of_their_cells(tmp_path: Path) -> None
                                                  "2024-03-05T09:15:00"]
     assert table.problems == [
         RowProblem(2, "names", '"2024-03-05T00:00:00" is a date, not text; format the column '
-                               "as Text and re-enter the value"),
+                               "as Text and re-enter the value", "date_cell"),
         RowProblem(3, "number", '"14:30:00" is a date, not text; format the column as Text and '
-                                "re-enter the value"),
+                                "re-enter the value", "date_cell"),
         RowProblem(4, "names", '"2024-03-05T09:15:00" is a date, not text; format the column '
-                               "as Text and re-enter the value"),
+                               "as Text and re-enter the value", "date_cell"),
     ]
 
 

@@ -1,9 +1,10 @@
 """What phonenumbers says about a phone number, asked as rarely as its answers allow.
 
-:func:`phone_problem` is the rule: it asks phonenumbers' public API about one number.
-:func:`possible_phone_numbers` gives its verdicts for a whole column, asking once per key the
-answer depends on alone; ``tests/test_phones.py`` checks it against :func:`phone_problem`
-value by value, and for every country code phonenumbers knows.
+:func:`phone_verdict` is the rule: it asks phonenumbers' public API about one number
+(:func:`phone_problem` gives its words). :func:`possible_phone_numbers` gives its verdicts for
+a whole column, asking once per key the answer depends on alone; ``tests/test_phones.py``
+checks it against :func:`phone_problem` value by value, and for every country code
+phonenumbers knows.
 """
 
 from __future__ import annotations
@@ -21,34 +22,54 @@ from sync_job.plan.distinct import per_distinct
 PHONE_DIGITS = r"[1-9]\d{7,14}"
 """International digits as the job sends them: a country code first, 8 to 15 digits."""
 
-_POSSIBLE_REASONS = {  # names of phonenumbers.ValidationResult members
-    "TOO_SHORT": "too short",
-    "TOO_LONG": "too long",
-    "INVALID_LENGTH": "the wrong length",
-    "INVALID_COUNTRY_CODE": "not after a known country code",
+_POSSIBLE_REASONS = {  # names of phonenumbers.ValidationResult members: (problem, words)
+    "TOO_SHORT": ("too_short", "too short"),
+    "TOO_LONG": ("too_long", "too long"),
+    "INVALID_LENGTH": ("wrong_length", "the wrong length"),
+    "INVALID_COUNTRY_CODE": ("unknown_country_code", "not after a known country code"),
 }
+
+PHONE_PROBLEMS: dict[str, str] = {
+    "unknown_country_code": "the digits do not start with a country code phonenumbers knows",
+    "too_short": "too short for a phone number of its country code",
+    "too_long": "too long for a phone number of its country code",
+    "wrong_length": "not a length a phone number of its country code has",
+    "not_possible": "not a possible phone number for its country code",
+}
+"""What :func:`phone_verdict` may find with the ``possible`` check (the problem: its
+meaning); the ``valid`` check may also find :data:`NOT_VALID`."""
+NOT_VALID = "not_valid"
 
 
 @functools.lru_cache(maxsize=65536)
-def phone_problem(digits: str, check: str) -> str | None:
-    """Why international ``digits`` are not a phone number under ``check`` (``possible``: its
-    length fits the country code; ``valid``: it is assigned), or None."""
+def phone_verdict(digits: str, check: str) -> tuple[str, str] | None:
+    """(The problem, one of :data:`PHONE_PROBLEMS` or :data:`NOT_VALID`; why, in words) when
+    international ``digits`` are not a phone number under ``check`` (``possible``: its length
+    fits the country code; ``valid``: it is assigned), or None."""
     try:
         number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
-        return "does not start with a known country code"
+        return "unknown_country_code", "does not start with a known country code"
     region = phonenumbers.region_code_for_number(number)
     where = (f"in {region} (country code {number.country_code})" if region and region != "001"
              else f"with country code {number.country_code}")
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason not in (phonenumbers.ValidationResult.IS_POSSIBLE,
                       phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        said = {getattr(phonenumbers.ValidationResult, name): text
-                for name, text in _POSSIBLE_REASONS.items()}.get(reason, "not possible")
-        return f"is {said} for a phone number {where}"
+        problem, said = {getattr(phonenumbers.ValidationResult, name): answer
+                         for name, answer in _POSSIBLE_REASONS.items()}.get(
+            reason, ("not_possible", "not possible"))
+        return problem, f"is {said} for a phone number {where}"
     if check == "valid" and not phonenumbers.is_valid_number(number):
-        return f"is not a valid phone number {where}"
+        return NOT_VALID, f"is not a valid phone number {where}"
     return None
+
+
+def phone_problem(digits: str, check: str) -> str | None:
+    """Why international ``digits`` are not a phone number under ``check``, in words, or None
+    (:func:`phone_verdict`'s words)."""
+    verdict = phone_verdict(digits, check)
+    return None if verdict is None else verdict[1]
 
 
 def possible_phone_numbers(digits: pa.Array) -> np.ndarray:

@@ -1,8 +1,11 @@
 """The pandera schema for normalized changes, and its failures turned into per-row messages.
 
 Validation is lazy: every problem of every row is collected, not just the first. Each check has
-a name; :data:`RULES` maps that name to the field it concerns and to a sentence an operator can
-act on, quoting the cell as they typed it and saying what is expected.
+a name; :data:`RULES` maps that name to the field it concerns, to the problem (or problems) its
+failure is, and to a sentence an operator can act on, quoting the cell as they typed it and
+saying what is expected. Each problem has a stable code, ``<field>.<problem>`` (``row.<problem>``
+for the whole row), made from the rule's field and problem name: a row's ``problem_codes`` list
+one per message of its ``errors``, in the same order.
 
 Cheap checks (patterns, lengths, duplicates) run on every row of the frame given, vectorized.
 Costly per-value checks (email-validator, phonenumbers: ``emails.py``, ``phones.py``) run once
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,7 +50,14 @@ from sync_job.plan.arrow import (
 from sync_job.plan.distinct import per_distinct
 from sync_job.plan.emails import email_problem, email_problems, valid_emails
 from sync_job.plan.normalize import SCIENTIFIC
-from sync_job.plan.phones import PHONE_DIGITS, fine_phone_numbers, phone_problem
+from sync_job.plan.phones import (
+    NOT_VALID,
+    PHONE_DIGITS,
+    PHONE_PROBLEMS,
+    fine_phone_numbers,
+    phone_problem,
+    phone_verdict,
+)
 from sync_job.read.reader import RowProblem
 
 if TYPE_CHECKING:
@@ -58,7 +68,7 @@ if TYPE_CHECKING:
 # reading.
 
 __all__ = ["MAX_NAME_LENGTH", "PHONE_DIGITS", "RULES", "Verdict", "email_problem",
-           "phone_problem", "validate"]
+           "phone_problem", "problem_code", "validate"]
 
 MAX_NAME_LENGTH = 100
 # A control character (Unicode category Cc) but NUL, which the reader finds in any cell. No
@@ -69,6 +79,9 @@ QUOTE_CHARACTERS = 60
 """The most of a cell (or a header) a message quotes; a longer one is cut, ending in "…"."""
 MAX_ERRORS_CHARACTERS = 1000
 """The most a row's ``errors`` hold; longer ones are cut, ending in "…"."""
+MAX_CODES_CHARACTERS = 1000
+"""The most a row's ``problem_codes`` hold; beyond, the codes that fit and then ``|…``."""
+CODE_SEPARATOR = "|"
 LISTED_ROWS = 3
 """The most other rows a duplicate's message names; beyond, it says how many more."""
 
@@ -144,81 +157,160 @@ class Context:
         return pd.Series(np.where(count == 1, "row ", "rows "), dtype="str") + listed + beyond
 
 
-Explanation = Callable[[Context, np.ndarray], pd.Series | str]
+class Said(NamedTuple):
+    """What the explanation of a rule with several problems says of each row failing it."""
+
+    message: pd.Series
+    problem: pd.Series
+    """Which of the rule's problems the row has (a key of :attr:`Rule.problems`)."""
+
+
+Explanation = Callable[[Context, np.ndarray], pd.Series | str | Said]
+
+
+def problem_code(field: str | None, problem: str) -> str:
+    """The stable code of a problem of ``field`` (None: of the whole row), e.g.
+    ``number.leading_zero``, ``row.nothing_to_change``."""
+    return f"{field or 'row'}.{problem}"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """What a failed check means: the field it concerns and the operator-facing sentence."""
+    """What a failed check means: the field it concerns, the problem it is, and the
+    operator-facing sentence."""
 
     field: str | None
+    problems: Mapping[str, str]
+    """The problems a failure of the check is, by name, each with its meaning (the README's
+    table of codes). One, or several the explanation tells apart row by row (a
+    :class:`Said`), such as a line break or another control character."""
     explain: Explanation
     """(context, positions of the rows failing) → their messages (or one for all), without
-    the column name."""
+    the column name; for several problems, a :class:`Said`."""
+
+    @property
+    def codes(self) -> dict[str, str]:
+        """Each problem's code (:func:`problem_code`): its meaning."""
+        return {problem_code(self.field, name): meaning for name, meaning in self.problems.items()}
+
+    def said(self, context: Context, at: np.ndarray) -> tuple[pd.Series | str, pd.Series | str]:
+        """(The messages of the rows ``at``, their codes): each a Series, or one for all."""
+        said = self.explain(context, at)
+        if not isinstance(said, Said):
+            if len(self.problems) != 1:
+                raise RuntimeError(f"the rule of {self.field} has several problems but did "
+                                   f"not say which each row has")
+            return said, problem_code(self.field, next(iter(self.problems)))
+        codes = said.problem.map({name: problem_code(self.field, name)
+                                  for name in self.problems})
+        if codes.isna().any():  # a problem the rule does not declare (a bug)
+            raise RuntimeError(f"a rule of {self.field} found a problem it does not declare")
+        return said.message, codes.astype("str")
 
 
-def _explain_number(ctx: Context, at: np.ndarray) -> pd.Series:
+def _which(flags: pd.Series | np.ndarray, yes: str, no: str) -> pd.Series:
+    """``yes`` where ``flags`` hold, else ``no``: the problem of each row."""
+    return pd.Series(np.where(np.asarray(flags, dtype=bool), yes, no), dtype="str")
+
+
+def _explain_number(ctx: Context, at: np.ndarray) -> Said:
     digits = ctx.value(at, "number")
     all_digits = true_flags(per_distinct(text_array(digits), str.isdigit, pyarrow.bool_()))
     local = digits.str.startswith("0").to_numpy(dtype=bool) & all_digits
     typed = ctx.quoted(at, "number")
-    return (typed + " is not an international phone number: expected the country code and "
-            "number, 8 to 15 digits, e.g. 255712345678").where(
+    return Said((typed + " is not an international phone number: expected the country code "
+                 "and number, 8 to 15 digits, e.g. 255712345678").where(
         ~local, typed + " starts with 0: write it with the country code, e.g. 255712345678 "
-                        "instead of 0712345678")
+                        "instead of 0712345678"),
+        _which(local, "leading_zero", "not_international"))
 
 
-def _explain_control(ctx: Context, at: np.ndarray, name: str) -> pd.Series:
+def _explain_control(ctx: Context, at: np.ndarray, name: str) -> Said:
     typed = ctx.typed(at, name)
     found = typed.str.extract(f"({CONTROL_CHARACTER})", expand=False)
     code = found.map({char: f" (U+{ord(char):04X})" for char in found.dropna().unique()})
     line_break = typed.str.contains("[\n\r]", regex=True)
-    return ("contains a control character" + code.fillna("") + "; delete it").where(
-        ~line_break, "contains a line break: a quote may be missing before or after it")
+    return Said(("contains a control character" + code.fillna("") + "; delete it").where(
+        ~line_break, "contains a line break: a quote may be missing before or after it"),
+        _which(line_break, "line_break", "control_character"))
 
 
-def _explain_phone(ctx: Context, at: np.ndarray) -> pd.Series:
+def _explain_phone(ctx: Context, at: np.ndarray) -> Said:
     check = ctx.phone_check
-    said = per_distinct(text_array(ctx.value(at, "number")),
-                        lambda digits: phone_problem(digits, check), pyarrow.large_string())
-    return (ctx.quoted(at, "number") + " " + _series(said)
-            + ": expected the country code and the full number, e.g. 255712345678")
+    digits = text_array(ctx.value(at, "number"))
+    said = per_distinct(digits, lambda value: phone_problem(value, check),
+                        pyarrow.large_string())
+    problem = per_distinct(digits, lambda value: (phone_verdict(value, check) or ("",))[0],
+                           pyarrow.large_string())
+    return Said(ctx.quoted(at, "number") + " " + _series(said)
+                + ": expected the country code and the full number, e.g. 255712345678",
+                _series(problem))
+
+
+CONTROL_PROBLEMS = {
+    "line_break": "the cell holds a line break (most often a quote gone missing: the cell "
+                  "swallowed the lines after it)",
+    "control_character": "the cell holds a control character other than a line break",
+}
 
 
 RULES: dict[str, Rule] = {
     "contact_id_present": Rule(
-        ID_FIELD, lambda c, at: "missing: every row needs the id of the contact to update"),
+        ID_FIELD, {"missing": "the contactId cell is empty"},
+        lambda c, at: "missing: every row needs the id of the contact to update"),
     "contact_id_whole_number": Rule(
-        ID_FIELD, lambda c, at: c.quoted(at, ID_FIELD) + " is not a contact id: expected a "
-                                "positive whole number such as 12345"),
-    "names_plain_text": Rule("names", lambda c, at: _explain_control(c, at, "names")),
+        ID_FIELD, {"not_whole_number": "the contactId is not a positive whole number"},
+        lambda c, at: c.quoted(at, ID_FIELD) + " is not a contact id: expected a positive "
+                      "whole number such as 12345"),
+    "names_plain_text": Rule("names", CONTROL_PROBLEMS,
+                             lambda c, at: _explain_control(c, at, "names")),
     "names_length": Rule(
-        "names", lambda c, at: "is " + c.value(at, "names").str.len().astype("str")
-                               + f" characters long; at most {MAX_NAME_LENGTH} are allowed"),
-    "number_plain_text": Rule("number", lambda c, at: _explain_control(c, at, "number")),
+        "names", {"too_long": f"the name is longer than {MAX_NAME_LENGTH} characters"},
+        lambda c, at: "is " + c.value(at, "names").str.len().astype("str")
+                      + f" characters long; at most {MAX_NAME_LENGTH} are allowed"),
+    "number_plain_text": Rule("number", CONTROL_PROBLEMS,
+                              lambda c, at: _explain_control(c, at, "number")),
     "number_not_cleared": Rule(
-        "number", lambda c, at: "cannot be cleared: a contact must keep a phone number"),
+        "number", {"cleared": "the clear marker in the number column: a contact must keep a "
+                              "phone number"},
+        lambda c, at: "cannot be cleared: a contact must keep a phone number"),
     "number_not_scientific": Rule(
-        "number", lambda c, at: c.quoted(at, "number") + " looks like Excel scientific "
-                                "notation: the spreadsheet turned the number into a float "
-                                "and digits were lost; format the column as Text and re-enter "
-                                "the number"),
-    "number_international": Rule("number", _explain_number),
-    "number_possible": Rule("number", _explain_phone),
-    "number_valid": Rule("number", _explain_phone),
-    "email_plain_text": Rule("email", lambda c, at: _explain_control(c, at, "email")),
+        "number", {"excel_scientific": "Excel scientific notation (2.55712E+11): the "
+                                       "spreadsheet lost digits of the number"},
+        lambda c, at: c.quoted(at, "number") + " looks like Excel scientific notation: the "
+                      "spreadsheet turned the number into a float and digits were lost; "
+                      "format the column as Text and re-enter the number"),
+    "number_international": Rule(
+        "number", {"leading_zero": "digits starting with 0: a local number, written without "
+                                   "its country code",
+                   "not_international": "not an international number: 8 to 15 digits, not "
+                                        "starting with 0, once +, 00, spaces, dashes, dots and "
+                                        "parentheses are removed"},
+        _explain_number),
+    "number_possible": Rule("number", PHONE_PROBLEMS, _explain_phone),
+    "number_valid": Rule(
+        "number", {**PHONE_PROBLEMS, NOT_VALID: "not an assigned number of its country code "
+                                                "(input.phone_check: valid)"},
+        _explain_phone),
+    "email_plain_text": Rule("email", CONTROL_PROBLEMS,
+                             lambda c, at: _explain_control(c, at, "email")),
     "email_syntax": Rule(
-        "email", lambda c, at: c.quoted(at, "email") + " is not a valid email address: "
-                               + _series(email_problems(text_array(c.value(at, "email"))))),
+        "email", {"invalid": "not a valid email address (its syntax; no mail is sent)"},
+        lambda c, at: c.quoted(at, "email") + " is not a valid email address: "
+                      + _series(email_problems(text_array(c.value(at, "email"))))),
     "something_to_change": Rule(
-        None, lambda c, at: "nothing to change: names, number and email are all empty"),
+        None, {"nothing_to_change": "names, number and email are all empty (or absent): the "
+                                    "row changes nothing"},
+        lambda c, at: "nothing to change: names, number and email are all empty"),
     "contact_id_unique": Rule(
-        ID_FIELD, lambda c, at: "contact " + shortened(c.value(at, ID_FIELD)) + " is also on "
-                                + c.other_rows(at, ID_FIELD) + "; keep one row per contact"),
+        ID_FIELD, {"duplicate": "the same contactId is on another row of the file"},
+        lambda c, at: "contact " + shortened(c.value(at, ID_FIELD)) + " is also on "
+                      + c.other_rows(at, ID_FIELD) + "; keep one row per contact"),
     "number_unique": Rule(
-        "number", lambda c, at: shortened(c.value(at, "number")) + " is also given to another "
-                                "contact on " + c.other_rows(at, "number", other_contacts=True)
-                                + "; a number belongs to one contact"),
+        "number", {"duplicate": "the same number is on a row of another contact"},
+        lambda c, at: shortened(c.value(at, "number")) + " is also given to another contact "
+                      "on " + c.other_rows(at, "number", other_contacts=True)
+                      + "; a number belongs to one contact"),
 }
 
 
@@ -368,6 +460,8 @@ class Verdict:
     """bool per row."""
     errors: pd.Series
     """``Column: message`` joined by ``; `` (empty for valid rows)."""
+    codes: pd.Series
+    """The stable code of each problem in ``errors``, in the same order, joined by ``|``."""
     fields: pd.Series
     """The fields with problems, for the summary message."""
 
@@ -394,8 +488,8 @@ def validate(
                           phone_check=phone_check)
     failing = _failing_rows(schema, frame)
     context = Context(frame, raw, phone_check)
-    # Every problem in one table (row position, rank, field, message), listed by rank within
-    # a row: the reader's first, then the schema's in the order of RULES.
+    # Every problem in one table (row position, rank, field, message, code), listed by rank
+    # within a row: the reader's first, then the schema's in the order of RULES.
     read = _read_problems(frame, read_problems)
     reported = _cells(read["position"].to_numpy(), read["rank"].to_numpy())
     found = [read]
@@ -405,12 +499,12 @@ def validate(
             at = at[~np.isin(_cells(at, ALL_FIELDS.index(rule.field)), reported)]
         if not len(at):
             continue
-        message = rule.explain(context, at)
+        message, code = rule.said(context, at)
         if isinstance(message, pd.Series) and message.isna().any():
             # The check and its explanation disagree (a bug): an empty message would hide it.
             raise RuntimeError(f"the validation check {check} failed rows it cannot explain")
         found.append(pd.DataFrame({"position": at, "rank": rank, "field": rule.field or "",
-                                   "message": message}))
+                                   "message": message, "code": code}))
     problems = pd.concat(found, ignore_index=True)
     problems = problems.iloc[np.lexsort((problems["rank"], problems["position"]))]  # stable
     labels = {name: headers.get(name, name) if name else "row"
@@ -420,11 +514,28 @@ def validate(
     errors = _series(_joined(positions, text_array(label + ": " + problems["message"]),
                              len(frame), "; "))
     errors = shortened(errors, MAX_ERRORS_CHARACTERS)
+    codes = _cut_codes(_series(_joined(positions, text_array(problems["code"].astype("str")),
+                                       len(frame), CODE_SEPARATOR)))
     fields = pd.DataFrame({"position": positions, "label": label}).drop_duplicates()
     fields_text = _series(_joined(fields["position"].to_numpy(), text_array(fields["label"]),
                                   len(frame), ", "))
-    errors.index = fields_text.index = frame.index
-    return Verdict(invalid=errors != "", errors=errors, fields=fields_text)
+    errors.index = codes.index = fields_text.index = frame.index
+    return Verdict(invalid=errors != "", errors=errors, codes=codes, fields=fields_text)
+
+
+def _cut_codes(codes: pd.Series) -> pd.Series:
+    """Each row's codes, or, beyond :data:`MAX_CODES_CHARACTERS`, those that fit whole and
+    then ``…`` (only a row with problems in thousands of cells comes near)."""
+    long = np.flatnonzero((codes.str.len() > MAX_CODES_CHARACTERS).to_numpy(dtype=bool))
+    if not len(long):
+        return codes
+    cut = []
+    for text in codes.iloc[long]:
+        head = text[:MAX_CODES_CHARACTERS - 1 - len(CODE_SEPARATOR)]
+        cut.append(head[:head.rindex(CODE_SEPARATOR) + 1] + "…")
+    codes = codes.copy()
+    codes.iloc[long] = cut
+    return codes
 
 
 def _read_problems(frame: pd.DataFrame, problems: Sequence[RowProblem]) -> pd.DataFrame:
@@ -437,6 +548,7 @@ def _read_problems(frame: pd.DataFrame, problems: Sequence[RowProblem]) -> pd.Da
         "rank": np.array([place.get(name, _ROW_PLACE) for name in fields], dtype=np.int64),
         "field": pd.Series(fields, dtype="str"),
         "message": pd.Series([problem.message for problem in problems], dtype="str"),
+        "code": pd.Series([problem.code for problem in problems], dtype="str"),
     })
 
 

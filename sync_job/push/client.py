@@ -32,6 +32,11 @@ The network is treated as hostile:
 * at most :data:`MAX_BODY_BYTES` of any body are read, and the API's texts are cut to
   :data:`MAX_TEXT` characters, without control characters.
 
+Every failed row gets a stable problem code (:attr:`Outcome.code`, :data:`OUTCOME_CODES`):
+``api.<code>`` when the API's envelope gives its code, ``http.<status>`` for an HTTP answer
+without one, ``transport.<kind>`` when no answer came, and codes of their own for an answer the
+job refuses to believe or follow.
+
 Waits between attempts grow exponentially with full jitter: before retry *n* the client waits a
 random time in ``[0, min(backoff_max, backoff_initial · 2^(n-1))]``, and never less than a
 ``Retry-After`` header asks for. The token goes into one request header and nowhere else.
@@ -62,6 +67,7 @@ from requests.adapters import HTTPAdapter
 from sync_job.fields import VALUE_FIELDS
 from sync_job.push.ratelimit import RateGate
 from sync_job.push.ratelimit import full_jitter as full_jitter
+from sync_job.push.timeline import Timeline
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 FATAL_STATUSES = frozenset({401, 402})
@@ -105,6 +111,38 @@ def classify(status: int) -> Disposition:
     return Disposition.ROW_FAILED
 
 
+OUTCOME_CODES: dict[str, str] = {
+    "api.<code>": "the API refused the update and its answer gives its own code, the HTTP "
+                  "status times 10 plus a sub-code: e.g. api.4040 no such contact, api.4220 a "
+                  "field refused, api.4221 the number belongs to another contact, api.4010 the "
+                  "token refused, api.5000 a server error on every attempt",
+    "http.<status>": "an HTTP error status whose answer is not the API's envelope, or has no "
+                     "code in it: e.g. http.502 from a gateway on every attempt",
+    "http.redirect": "the API answered with a redirect, which sync-job never follows (the "
+                     "token must reach no other host): check api.base_url",
+    "http.retry_after_too_long": "the API asked to wait longer than push.max_retry_wait "
+                                 "before a retry (Retry-After)",
+    "api.no_envelope": "a success status whose body is not the API's JSON envelope: the "
+                       "update cannot be confirmed, the next run sends it again",
+    "api.other_contact": "the API's answer confirms another contact (its data.id is not the "
+                         "contactId sent): the update cannot be confirmed",
+    "api.not_a_contact": "the API's answer holds data that is not a contact (not an object, "
+                         "or a field that is not text): the update cannot be confirmed",
+    "transport.timeout": "no answer in time on every attempt: connect or read timeout, or "
+                         "the attempt's whole deadline",
+    "transport.connection": "the connection failed on every attempt: refused, reset, name "
+                            "lookup, TLS",
+    "transport.cut_off": "the answer was cut off before its end on every attempt",
+    "transport.bad_encoding": "the answer's body could not be decoded (broken compression) on "
+                              "every attempt",
+    "internal.error": "a bug in sync-job cost this row its update; please report it",
+}
+"""The problem codes of a row the push failed, each with its meaning (``<code>`` and
+``<status>`` stand for the numbers)."""
+
+INTERNAL_ERROR = "internal.error"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one row's update, as the results file reports it."""
@@ -128,6 +166,9 @@ class Outcome:
     retries: int = 0
     throttled: int = 0
     """Responses answered 429 along the way."""
+    code: str = ""
+    """A failed row's problem code (one of :data:`OUTCOME_CODES`, e.g. ``api.4221``); ""
+    otherwise."""
 
 
 @dataclass(frozen=True)
@@ -272,18 +313,20 @@ def _kind(value: Any) -> str:
             float: "a number", str: "text"}.get(type(value), type(value).__name__)
 
 
-def confirmed_contact(data: Any, contact_id: str,
-                      payload: Mapping[str, str]) -> tuple[dict[str, str] | None, str]:
-    """(the contact a 2xx confirms, "") or (None, why it cannot be believed).
+def confirmed_contact(data: Any, contact_id: str, payload: Mapping[str, str]
+                      ) -> tuple[dict[str, str] | None, str, str]:
+    """(the contact a 2xx confirms, "", "") or (None, why it cannot be believed, its problem
+    code).
 
     ``data`` is the envelope's ``data``. The API returns the whole contact; a field it leaves
     out keeps what was sent (or, if not sent, what the snapshot holds).
     """
     cannot = "the update cannot be confirmed; the next run sends it again"
     if data is None:
-        return dict(payload), ""
+        return dict(payload), "", ""
     if not isinstance(data, dict):
-        return None, f"the API's answer holds {_kind(data)} as data, not a contact; {cannot}"
+        return None, (f"the API's answer holds {_kind(data)} as data, not a contact; "
+                      f"{cannot}"), "api.not_a_contact"
     if "id" in data:
         given = data["id"]
         same = ((isinstance(given, int) and not isinstance(given, bool)
@@ -292,7 +335,8 @@ def confirmed_contact(data: Any, contact_id: str,
         if not same:
             shown = plain(str(given), 40) if isinstance(given, int | str) else _kind(given)
             return None, (f"the API confirmed a different contact (id {shown}) than the one "
-                          f"sent ({contact_id}); the snapshot keeps its row; {cannot}")
+                          f"sent ({contact_id}); the snapshot keeps its row; {cannot}"
+                          ), "api.other_contact"
     contact = dict(payload)
     for name in VALUE_FIELDS:
         if name not in data:
@@ -303,8 +347,9 @@ def confirmed_contact(data: Any, contact_id: str,
         elif isinstance(value, str):
             contact[name] = value
         else:
-            return None, f"the API's data gives {name} as {_kind(value)}, not text; {cannot}"
-    return contact, ""
+            return None, (f"the API's data gives {name} as {_kind(value)}, not text; "
+                          f"{cannot}"), "api.not_a_contact"
+    return contact, "", ""
 
 
 def outcome_from_answer(answer: Answer, contact_id: str, payload: Mapping[str, str],
@@ -321,20 +366,24 @@ def outcome_from_answer(answer: Answer, contact_id: str, payload: Mapping[str, s
                       req_id=plain(str(body.get("reqId") or ""), 100))
     message = body.get("message") if body is not None else None
     said = plain(message) if isinstance(message, str) and message.strip() else ""
+    # The API's own code when its envelope gives one, else the HTTP status.
+    code = (f"api.{common['api_code']}" if common.get("api_code") is not None
+            else f"http.{status}")
 
     if 300 <= status < 400:
         to = f" to {answer.redirect_host}" if answer.redirect_host else ""
-        return Outcome(status="failed", systemic=True, **common, message=(
+        return Outcome(status="failed", systemic=True, code="http.redirect", **common, message=(
             f"{heading}: the API answered with a redirect{to}, which sync-job never follows "
             f"(the token must reach no other host); check api.base_url"))
     if disposition is Disposition.FATAL:
-        return Outcome(status="failed", fatal=True, **common,
+        return Outcome(status="failed", fatal=True, code=code, **common,
                        message=said or f"{heading} (response body {answer.body_note or 'JSON'})")
     if (answer.retry_after is not None and answer.retry_after > max_retry_wait
             and disposition is Disposition.RETRY):
         wait = "longer than anyone waits" if math.isinf(answer.retry_after) else \
             f"{answer.retry_after:.0f} s"
-        return Outcome(status="failed", systemic=True, **common, message=(
+        return Outcome(status="failed", systemic=True, code="http.retry_after_too_long",
+                       **common, message=(
             f"{heading}: the API asked to wait {wait} before a retry (Retry-After), more than "
             f"push.max_retry_wait ({max_retry_wait:g} s) allows; treated as the API being "
             f"unavailable"))
@@ -342,18 +391,31 @@ def outcome_from_answer(answer: Answer, contact_id: str, payload: Mapping[str, s
         if disposition is Disposition.SUCCESS:
             text = (f"{heading}, but the response body is {answer.body_note}, not the API's "
                     f"JSON envelope: the update cannot be confirmed; the next run sends it again")
+            code = "api.no_envelope"
         else:
             text = f"{heading} (response body {answer.body_note}, not the API's envelope)"
-        return Outcome(status="failed", systemic=True, **common, message=text)
+        return Outcome(status="failed", systemic=True, code=code, **common, message=text)
     if disposition is Disposition.SUCCESS:
-        contact, problem = confirmed_contact(body.get("data"), contact_id, payload)
+        contact, problem, code = confirmed_contact(body.get("data"), contact_id, payload)
         if contact is None:
-            return Outcome(status="failed", systemic=True, **common, message=problem)
+            return Outcome(status="failed", systemic=True, code=code, **common, message=problem)
         return Outcome(status="updated", contact=contact, api_answered=True, **common,
                        message=said or heading)
     return Outcome(status="failed", systemic=status >= 500,
-                   api_answered=disposition is Disposition.ROW_FAILED, **common,
+                   api_answered=disposition is Disposition.ROW_FAILED, code=code, **common,
                    message=said or f"{heading} (response body JSON without a message)")
+
+
+def transport_code(exc: BaseException) -> str:
+    """The problem code of a row whose last attempt ended in ``exc`` (one of
+    :data:`TRANSPORT_ERRORS`)."""
+    if isinstance(exc, AttemptDeadlineExceeded | requests.Timeout):
+        return "transport.timeout"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "transport.cut_off"
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return "transport.bad_encoding"
+    return "transport.connection"  # requests.ConnectionError: refused, reset, DNS, TLS
 
 
 def describe_transport_error(exc: BaseException) -> str:
@@ -501,7 +563,10 @@ class ClientSettings:
 
 
 class ContactClient:
-    """Sends contact updates. Safe to share between threads: each thread gets its own session."""
+    """Sends contact updates. Safe to share between threads: each thread gets its own session.
+
+    ``timeline``, when given, counts each request sent, each retry and each 429 answer over
+    time (for the HTML report's chart)."""
 
     def __init__(
         self,
@@ -511,8 +576,10 @@ class ContactClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float], float] = full_jitter,
         cancelled: Callable[[], bool] = lambda: False,
+        timeline: Timeline | None = None,
     ) -> None:
         self._settings = settings
+        self._timeline = timeline
         self._gate = gate or RateGate(0)
         self._sleep = sleep
         self._jitter = jitter
@@ -581,7 +648,7 @@ class ContactClient:
             return self._update(contact_id, body)
         except Exception as exc:  # a bug must cost one row, and never show the token
             detail = plain(str(exc), 200).replace(self._settings.token, "[token]")
-            return Outcome(status="failed", attempts=0,
+            return Outcome(status="failed", attempts=0, code=INTERNAL_ERROR,
                            message=f"internal error: {type(exc).__name__}: {detail}")
 
     def _update(self, contact_id: str, text: str) -> Outcome:
@@ -598,6 +665,10 @@ class ContactClient:
             if not self._gate.wait_turn(self._cancelled):
                 raise _Cancelled
             attempts += 1
+            if self._timeline is not None:
+                self._timeline.add("requests")
+                if attempts > 1:
+                    self._timeline.add("retries")
             try:
                 answer = self._send(url, body)
             except TRANSPORT_ERRORS as exc:
@@ -606,6 +677,8 @@ class ContactClient:
             last = answer
             if answer.status == 429:
                 throttled += 1
+                if self._timeline is not None:
+                    self._timeline.add("throttled")
             return answer
 
         def too_long(answer: Answer) -> bool:
@@ -652,6 +725,7 @@ class ContactClient:
         times = "once" if attempts == 1 else f"{attempts} times"
         return Outcome(status="failed", attempts=attempts, systemic=True,
                        retries=max(0, attempts - 1), throttled=throttled,
+                       code=transport_code(exc),
                        message=f"tried {times}: {describe_transport_error(exc)}")
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sync_job.plan.make import Update
-from sync_job.push.client import ContactClient, Outcome
+from sync_job.push.client import INTERNAL_ERROR, ContactClient, Outcome
 
 OutcomeCallback = Callable[[Update, Outcome], None]
 
@@ -72,7 +72,7 @@ def push_updates(
             try:
                 outcome = client.update(update.contact_id, update.body)
             except Exception as exc:  # a bug must cost one row, not silently the rest
-                outcome = Outcome(status="failed", attempts=0,
+                outcome = Outcome(status="failed", attempts=0, code=INTERNAL_ERROR,
                                   message=f"internal error: {type(exc).__name__}: {exc}")
             with lock:
                 outcomes[update.position] = outcome

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from sync_job.errors import InputFileError
-from sync_job.fields import ID_FIELD
+from sync_job.fields import ALL_FIELDS, ID_FIELD
 from sync_job.read.limits import (
     MAX_CELL_CHARS,
     MAX_COLUMNS,
@@ -70,6 +70,18 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 _HEADER_NOISE = re.compile(r"[\s_\-]+")
 
 
+READ_PROBLEMS: dict[str, str] = {
+    **{f"{name}.date_cell": f"the {name} cell of a workbook holds a date or a time, not text"
+       for name in ALL_FIELDS},
+    **{f"{name}.nul_byte": f"the {name} cell holds a NUL byte (a damaged file, or not text)"
+       for name in ALL_FIELDS},
+    "row.nul_byte": "a cell of a column sync-job ignores holds a NUL byte",
+    "row.too_many_cells": "the row has more cells than the header has columns: its values "
+                          "have shifted (an unquoted delimiter in a value)",
+}
+"""The problem codes of the reader's :class:`RowProblem` s, each with its meaning."""
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """A problem found while reading, tied to a row and (when known) a field."""
@@ -77,6 +89,37 @@ class RowProblem:
     row: int
     field: str | None
     message: str
+    kind: str
+    """What the problem is (``date_cell``, ``nul_byte``, ``too_many_cells``): with the field
+    (or ``row``), its :attr:`code`."""
+
+    @property
+    def code(self) -> str:
+        """The problem's stable code, e.g. ``number.date_cell`` (one of
+        :data:`READ_PROBLEMS`)."""
+        return f"{self.field or 'row'}.{self.kind}"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The file as the operator laid it out: enough to write some of its rows back in the same
+    shape (the rejects file, ``report.rejects``)."""
+
+    kind: str = "text"
+    """``text``, ``xlsx`` or ``ods``: what was read (a file is told by its bytes and its name
+    alike, or refused)."""
+    headers: tuple[str, ...] = ()
+    """Every column's header as the file spells it (untrimmed; "" for a column without one),
+    in the file's order, ignored columns included."""
+    fields: Mapping[int, str] = field(default_factory=dict)
+    """Column position → the field it gives; every other column is ignored by the job."""
+    encoding: str = "utf-8"
+    """A text file's encoding, as read."""
+    encoding_given: bool = False
+    """The encoding was ``input.encoding``'s, not found from the bytes."""
+    delimiter: str = ","
+    sheet: str = ""
+    """A workbook's sheet read."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +141,49 @@ class InputTable:
     ascii: bool = False
     """Every cell is known to be ASCII (the whole file is), so no cell needs Unicode
     clean-up (zero-width characters, composing accents)."""
+    shape: Shape = field(default_factory=Shape)
+    ignored: pa.Table | None = None
+    """The cells of the columns the job ignores (``c<position>``), the same rows as ``cells``,
+    so a row can be written back whole. Kept in arrow: nothing when the file has no other
+    columns, and no more than the file's own text when it does."""
+    overflow: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    """Row number → the cells of a row beyond the header's last column (a text file's row with
+    more cells than the header, which the reader makes invalid)."""
+    dates: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    """Row number → the positions of a workbook row's cells that held a date or a time (their
+    text is the ISO 8601 form)."""
+
+    def columns_as_read(self, positions: np.ndarray) -> list[list[str]]:
+        """The cells of the rows at ``positions`` (of ``cells``) as read, column by column:
+        every column of the file in its order, ignored ones included."""
+        take = pa.array(np.asarray(positions, dtype=np.int64))
+        columns: list[list[str]] = [[""] * len(take) for _ in self.shape.headers]
+        for position, name in self.shape.fields.items():
+            columns[position] = self.cells.column(name).take(take).to_pylist()
+        if self.ignored is not None:
+            for name in self.ignored.column_names:
+                columns[int(name[1:])] = self.ignored.column(name).take(take).to_pylist()
+        return columns
+
+    def overflow_at(self, positions: np.ndarray) -> list[tuple[str, ...]] | None:
+        """The cells beyond the header's last column of the rows at ``positions``; None when
+        none of them has any."""
+        if not self.overflow:
+            return None
+        numbers = self.cells.column("row").take(pa.array(positions)).to_pylist()
+        found = [self.overflow.get(number, ()) for number in numbers]
+        return found if any(found) else None
 
 
 def header_key(header: str) -> str:
     """The comparable form of a header: lower case, no spaces, underscores or dashes."""
     return _HEADER_NOISE.sub("", header.strip().lower())
+
+
+def header_field(header: str, extra: Mapping[str, str] | None = None) -> str | None:
+    """The field a column with this header gives, or None when the job ignores it.
+    ``extra``: further header → field mappings (``input.columns``)."""
+    return _lookup(extra or {}).get(header_key(header))
 
 
 def _lookup(extra: Mapping[str, str]) -> dict[str, str]:
@@ -223,9 +304,10 @@ def _read_fast(utf8: bytes, width: int, delimiter: str, skip: int, *,
 
 
 def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
-                   problems: list[RowProblem]) -> pa.Table:
-    """Read any delimited text; a row with more cells than headers becomes a problem. A line
-    or a cell over the limits raises LimitError naming its line."""
+                   problems: list[RowProblem], overflow: dict[int, tuple[str, ...]]) -> pa.Table:
+    """Read any delimited text; a row with more cells than headers becomes a problem (its
+    cells beyond the header go into ``overflow``, by row number). A line or a cell over the
+    limits raises LimitError naming its line."""
     rows: list[list[str]] = []
     records = csv.reader(Lines(text), delimiter=delimiter)
     name = DELIMITER_NAMES.get(delimiter, repr(delimiter))
@@ -242,8 +324,9 @@ def _read_tolerant(text: str, width: int, delimiter: str, skip: int,
                 problems.append(RowProblem(
                     index + skip + 2, None,
                     f"the row has {len(record):,} cells but the header has {width} columns; "
-                    f"a value probably contains an unquoted {name}",
+                    f"a value probably contains an unquoted {name}", "too_many_cells",
                 ))
+                overflow[index + skip + 2] = tuple(record[width:])
             rows.append((record + [""] * width)[:width])
             start = records.line_num + 1
     except csv.Error as error:  # a cell over csv's own limit (about 131,072 characters)
@@ -385,7 +468,8 @@ def _read_utf8(raw: bytes, source: str, options: ReadOptions) -> InputTable | No
     if cells is None or over_long_row(cells) is not None:  # the full path names the line
         return None
     table = _assemble(cells, layout, first_row=layout.skip + 2, problems=[],
-                      details=_details(encoding, layout.delimiter), nul=b"\0" in raw)
+                      details=_details(encoding, layout.delimiter), nul=b"\0" in raw,
+                      shape=_text_shape(layout, encoding, options))
     return dataclasses.replace(table, ascii=raw.isascii())
 
 
@@ -397,21 +481,30 @@ def _read_text(raw: bytes, source: str, options: ReadOptions) -> InputTable:
     _check_quotes(text, source, layout.delimiter,
                   raw.count(b'"') if encoding in ("utf-8", "utf-8-sig") else None)
     problems: list[RowProblem] = []
+    overflow: dict[int, tuple[str, ...]] = {}
     utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
     cells = _read_fast(utf8, len(layout.headers), layout.delimiter, layout.skip)
     if cells is None:
         cells = _read_tolerant(text, len(layout.headers), layout.delimiter, layout.skip,
-                               problems)
+                               problems, overflow)
     if over_long_row(cells) is not None:
         # Read again record by record, to name the line the row starts on.
         check_records(Lines(text), delimiter=layout.delimiter)
         raise LimitError(cell_too_long())  # (had Python's csv split the quotes otherwise)
-    return _assemble(cells, layout, first_row=layout.skip + 2, problems=problems,
-                     details=_details(encoding, layout.delimiter), nul="\0" in text)
+    table = _assemble(cells, layout, first_row=layout.skip + 2, problems=problems,
+                      details=_details(encoding, layout.delimiter), nul="\0" in text,
+                      shape=_text_shape(layout, encoding, options))
+    return dataclasses.replace(table, overflow=overflow)
 
 
 def _details(encoding: str, delimiter: str) -> str:
     return f"{encoding}, {DELIMITER_NAMES.get(delimiter, repr(delimiter))}-separated"
+
+
+def _text_shape(layout: _Layout, encoding: str, options: ReadOptions) -> Shape:
+    return Shape(kind="text", headers=tuple(layout.headers), fields=dict(layout.positions),
+                 encoding=encoding, encoding_given=options.encoding is not None,
+                 delimiter=layout.delimiter)
 
 
 @dataclass(frozen=True)
@@ -502,16 +595,19 @@ def _read_workbook(path: Path, kind: FileKind, options: ReadOptions, source: str
     problems = [
         RowProblem(row.number, positions[position],
                    f'"{row.cells[position]}" is a date, not text; format the column as Text and '
-                   f"re-enter the value")
+                   f"re-enter the value", "date_cell")
         for row in data for position in row.dates
         if position in positions
     ]
     details = f"sheet {name!r}" + (f", header on row {header.number}" if header.number > 1
                                    else "")
     layout = _Layout("", 0, headers, positions, warnings + header_warnings)
+    shape = Shape(kind=kind, headers=tuple(headers), fields=dict(positions), sheet=name)
     table = _assemble(cells, layout, first_row=header.number + 1, problems=problems,
-                      details=details, row_numbers=[row.number for row in data], nul=True)
-    return dataclasses.replace(table, sha256=sha256)
+                      details=details, row_numbers=[row.number for row in data], nul=True,
+                      shape=shape)
+    dates = {row.number: row.dates for row in data if row.dates}
+    return dataclasses.replace(table, sha256=sha256, dates=dates)
 
 
 def _column(position: int, headers: list[str]) -> str:
@@ -627,8 +723,10 @@ def _assemble(
     details: str,
     row_numbers: list[int] | None = None,
     nul: bool = False,
+    shape: Shape,
 ) -> InputTable:
-    """Raw cells → the reader's table: fields only, spreadsheet row numbers, blank rows gone.
+    """Raw cells → the reader's table: fields only, spreadsheet row numbers, blank rows gone;
+    the other columns' cells kept beside it (``InputTable.ignored``).
 
     ``nul``: whether a cell may hold a NUL byte (the file does); each cell that does is a
     problem of its row."""
@@ -656,8 +754,13 @@ def _assemble(
     fields = {"row": pa.array(rows)}
     fields.update({name: columns[position] for position, name in layout.positions.items()})
     table = pa.table(fields)
+    others = [position for position in range(len(columns)) if position not in layout.positions]
+    ignored = pa.table({f"c{position}": columns[position] for position in others}) \
+        if others else None
     if blank.any():
-        table = table.filter(pa.array(~blank))
+        keep = pa.array(~blank)
+        table = table.filter(keep)
+        ignored = ignored.filter(keep) if ignored is not None else None
     warnings = list(layout.warnings)
     unnamed = [str(position + 1) for position, header in enumerate(layout.headers)
                if not header.strip() and pc.any(pc.not_equal(
@@ -671,7 +774,7 @@ def _assemble(
     header_names = {name: layout.headers[position].strip()
                     for position, name in layout.positions.items()}
     return InputTable(cells=table, headers=header_names, problems=problems, warnings=warnings,
-                      details=details)
+                      details=details, shape=shape, ignored=ignored)
 
 
 NUL_BYTE = "holds a NUL byte, which no text holds: the file may be damaged or not saved as text"
@@ -689,7 +792,7 @@ def _nul_problems(columns: list[pa.ChunkedArray], rows: np.ndarray,
         header = layout.headers[position].strip()
         where = f"under {_shown(header)}" if header else f"in column {position + 1}"
         message = NUL_BYTE if name else f"the cell {where} {NUL_BYTE}"
-        found += [RowProblem(int(row), name, message) for row in rows[at]]
+        found += [RowProblem(int(row), name, message, "nul_byte") for row in rows[at]]
     return found
 
 

@@ -52,3 +52,28 @@ def pattern(path: Path) -> re.Pattern[str]:
         at = found.end()
     parts.append(re.escape(text[at:]))
     return re.compile("".join(parts))
+
+
+REJECTS_SUFFIXES = (".csv", ".xlsx")
+"""What a rejects file may be: a CSV for a text input, a workbook for a workbook input."""
+_WORKBOOK_INPUTS = (".xlsx", ".xlsm", ".ods")
+"""Inputs read as workbooks (by their name; a file whose bytes say otherwise is refused)."""
+
+
+def report_path_for(results: Path) -> Path:
+    """The HTML run report beside a results file: ``results/results.csv`` →
+    ``results/results.html``."""
+    return results.with_name(results.stem + ".html")
+
+
+def rejects_path_for(results: Path, input_path: Path) -> Path:
+    """``<results stem>.rejects.<csv|xlsx>`` beside the results file: an ``.xlsx`` workbook
+    for a workbook input (``.xlsx``, ``.xlsm``, ``.ods``), else a CSV."""
+    suffix = ".xlsx" if input_path.suffix.lower() in _WORKBOOK_INPUTS else ".csv"
+    return rejects_candidates(results)[REJECTS_SUFFIXES.index(suffix)]
+
+
+def rejects_candidates(results: Path) -> tuple[Path, ...]:
+    """Every path a rejects file beside ``results`` may have, whatever the input was."""
+    return tuple(results.with_name(f"{results.stem}.rejects{suffix}")
+                 for suffix in REJECTS_SUFFIXES)

@@ -1,14 +1,22 @@
-"""The results CSV: one line per input data row, in input order, saying what happened and why.
+"""The results file: one line per input data row, in input order, saying what happened and why.
 
 Columns (fixed order; later columns may be added after ``payload``):
 
 ``row, contactId, status, fields_sent, http_status, api_code, message, errors, attempts, req_id,
-payload``
+payload, problem_codes``
 
-The file is UTF-8 with a byte-order mark, so Excel shows accents right, and any cell that a
-spreadsheet would evaluate as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) is
-prefixed with an apostrophe so it is shown as text (OWASP CSV injection). It is written with
-pyarrow and replaced atomically (see ``state.files.write_table``).
+``problem_codes`` gives a stable code per problem of the row, in the order of ``errors``, joined
+by ``|``: ``<field>.<problem>`` for validation (``sync_job.plan.rules``, ``sync_job.read.reader``),
+``api.<code>``, ``http.<status>``, ``transport.<kind>`` … for a row the push failed
+(``sync_job.push.client``). The summary counts rows by code (:func:`count_problems`).
+
+A CSV (the default) is UTF-8 with a byte-order mark, so Excel shows accents right, its cells
+separated by ``results.delimiter`` (``,`` by default; ``;`` for Excel in a locale whose decimal
+mark is a comma), and any cell that a spreadsheet would evaluate as a formula (starting with
+``=``, ``+``, ``-``, ``@``, tab or CR) is prefixed with an apostrophe so it is shown as text
+(OWASP CSV injection). It is written with pyarrow and replaced atomically (see
+``state.files.write_table``). A path ending in ``.xlsx`` (or ``results.format: xlsx``) makes it
+a workbook instead, with the same columns (``report.xlsx``).
 
 In memory the results are a pandas frame whose repetitive columns (status, message, …) are
 categoricals: a million rows cost a few integer arrays, not a million Python strings each.
@@ -17,7 +25,7 @@ categoricals: a million rows cost a few integer arrays, not a million Python str
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +45,7 @@ if TYPE_CHECKING:
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row", "contactId", "status", "fields_sent", "http_status", "api_code", "message", "errors",
-    "attempts", "req_id", "payload",
+    "attempts", "req_id", "payload", "problem_codes",
 )
 
 _FORMULA_START = r"^[=+\-@\t\r]"
@@ -91,6 +99,10 @@ def first_results(rows: np.ndarray, typed_ids: pa.Array, judged: np.ndarray,
     errors, error_labels = pd.factorize(verdict.errors[verdict.invalid].to_numpy(dtype=object))
     error_codes = np.zeros(size, dtype=np.int64)
     error_codes[judged[invalid]] = 1 + errors
+    problems, problem_labels = pd.factorize(
+        verdict.codes[verdict.invalid].to_numpy(dtype=object))
+    problem_codes = np.zeros(size, dtype=np.int64)
+    problem_codes[judged[invalid]] = 1 + problems
     field_set = np.zeros(size, dtype=np.int64)
     field_set[judged] = field_codes(sends)
     sending = np.zeros(size, dtype=bool)
@@ -110,6 +122,7 @@ def first_results(rows: np.ndarray, typed_ids: pa.Array, judged: np.ndarray,
         "attempts": labelled(np.zeros(size, dtype=np.int8), ["0"]),
         "req_id": empty,
         "payload": spread(size, sending, bodies),
+        "problem_codes": labelled(problem_codes, ["", *problem_labels]),
     })
 
 
@@ -173,6 +186,7 @@ def record_outcomes(results: pd.DataFrame, outcomes: Mapping[int, Outcome]) -> N
         "errors": [o.errors for o in outcomes.values()],
         "attempts": [str(o.attempts) for o in outcomes.values()],
         "req_id": [o.req_id for o in outcomes.values()],
+        "problem_codes": [o.code for o in outcomes.values()],
     }
     for column, values in filled.items():
         set_rows(results, positions, column, values)
@@ -184,27 +198,53 @@ def count_statuses(statuses: pd.Series) -> dict[str, int]:
     return {status: int(counts.get(status, 0)) for status in STATUSES}
 
 
-def write_results(path: Path, results: pd.DataFrame) -> None:
-    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically.
+def count_problems(codes: pd.Series) -> dict[str, int]:
+    """Rows per problem code, sorted by code: each code counted once per row that has it.
+    ``codes`` is the ``problem_codes`` column (categorical: counted once per distinct cell)."""
+    cells = codes.value_counts()
+    counts: dict[str, int] = {}
+    for cell, rows in cells.items():
+        if not rows or not cell:
+            continue
+        for code in set(str(cell).split("|")) - {"…"}:
+            counts[code] = counts.get(code, 0) + int(rows)
+    return dict(sorted(counts.items()))
 
-    Straight to pyarrow: a categorical column is its labels (defused once each) taken by code,
-    any other column is text, defused where it starts like a formula.
+
+def write_results(path: Path, results: pd.DataFrame, *, workbook: bool = False,
+                  delimiter: str = ",") -> None:
+    """Write ``results`` (columns :data:`RESULT_COLUMNS` first) to ``path`` atomically: a CSV
+    separated by ``delimiter``, or with ``workbook`` an .xlsx workbook (``report.xlsx``)."""
+    if workbook:
+        from sync_job.report.xlsx import write_workbook  # openpyxl, only when asked for
+
+        write_workbook(path, results_table(results, defuse=False))
+        return
+    write_table(path, results_table(results, defuse=True), bom=True, delimiter=delimiter)
+
+
+def results_table(results: pd.DataFrame, *, defuse: bool) -> pa.Table:
+    """``results`` as a pyarrow table of text (``row`` an int64), for writing.
+
+    Straight to pyarrow: a categorical column is its labels (with ``defuse``, defused once
+    each) taken by code, any other column is text, defused where it starts like a formula.
     """
+    keep: Callable[[pa.Array], pa.Array] = _defused if defuse else (lambda values: values)
     columns: dict[str, pa.Array] = {"row": pa.array(results["row"].to_numpy(dtype=np.int64))}
     for column in results.columns:
         if column == "row":
             continue
         values = results[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
-            labels = _defused(pa.array(values.cat.categories.to_numpy(dtype=object),
-                                       pa.large_string()))
+            labels = keep(pa.array(values.cat.categories.to_numpy(dtype=object),
+                                   pa.large_string()))
             codes = values.cat.codes.to_numpy()
             columns[column] = labels.take(pa.array(codes, mask=codes < 0))
         else:
             text = text_array(values.astype("str").fillna(""))
             # A payload is a JSON object or empty: it never starts like a formula.
-            columns[column] = text if column == "payload" else _defused(text)
-    write_table(path, pa.table(columns), bom=True)
+            columns[column] = text if column == "payload" else keep(text)
+    return pa.table(columns)
 
 
 def _defused(values: pa.Array) -> pa.Array:

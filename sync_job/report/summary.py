@@ -6,7 +6,8 @@ for every run that started: exit codes 0, 1, 3, 4, 5, 130 and 143. The same obje
 run's line in the run history (``state.ledger``), which also records runs that could not
 start (exit 2) or met a bug (exit 70): they write no summary file.
 
-It holds counts, ids and paths only: no personal data, never the token.
+It holds counts, ids and paths only: no personal data, never the token. ``problems`` counts
+rows by problem code (the results' ``problem_codes``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class RunFacts:
     input_sha256: str | None = None
     results_path: Path | None = None
     summary_path: Path | None = None
+    report_path: Path | None = None
+    """The HTML run report; None when it is off or was not written."""
+    rejects_path: Path | None = None
+    """The rejects file the run wrote; None (null) when it wrote none."""
 
 
 def _text(path: Path | None) -> str | None:
@@ -73,6 +78,7 @@ def build_summary(
     exit_code: int,
     dry_run: bool,
     counts: Mapping[str, int],
+    problems: Mapping[str, int],
     requests: int,
     retries: int,
     throttled: int,
@@ -80,7 +86,7 @@ def build_summary(
     stopped_because: str,
     invalid_allowed: int,
 ) -> dict[str, Any]:
-    """The summary as a JSON-ready dict (pure)."""
+    """The summary as a JSON-ready dict (pure). ``problems``: rows per problem code."""
     return {
         "run_id": facts.run_id,
         "sync_job_version": __version__,
@@ -94,9 +100,12 @@ def build_summary(
         "input": {"path": _text(facts.input_path), "sha256": facts.input_sha256},
         "results_path": _text(facts.results_path),
         "summary_path": _text(facts.summary_path),
+        "report": _text(facts.report_path),
+        "rejects": _text(facts.rejects_path),
         "snapshot_path": str(facts.snapshot_path),
         "rows": sum(counts.values()),
         "counts": dict(counts),
+        "problems": dict(sorted(problems.items())),
         "invalid_allowed": invalid_allowed,
         "requests": requests,
         "retries": retries,
@@ -110,8 +119,9 @@ def unstarted_summary(facts: RunFacts, *, exit_code: int, dry_run: bool,
     """The history's line for a run that ended before it counted any row: it could not start
     (exit 2, ``message`` the StartupError's, which never holds personal data) or met a bug."""
     return build_summary(facts, exit_code=exit_code, dry_run=dry_run,
-                         counts=dict.fromkeys(STATUSES, 0), requests=0, retries=0, throttled=0,
-                         folded_from_journal=0, stopped_because=message, invalid_allowed=0)
+                         counts=dict.fromkeys(STATUSES, 0), problems={}, requests=0,
+                         retries=0, throttled=0, folded_from_journal=0,
+                         stopped_because=message, invalid_allowed=0)
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:

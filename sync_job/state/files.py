@@ -132,7 +132,8 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
+def write_table(path: Path, table: pa.Table, *, bom: bool = False, delimiter: str = ","
+                ) -> None:
     """Write a pyarrow ``table`` as CSV to ``path`` atomically, with pyarrow for speed.
 
     pyarrow's "needed" quoting still quotes every text cell; any CSV reader takes that.
@@ -141,4 +142,5 @@ def write_table(path: Path, table: pa.Table, *, bom: bool = False) -> None:
     with atomic_path(path) as temp, pa.OSFile(str(temp), "wb") as sink:
         if bom:
             sink.write("\ufeff".encode())
-        pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(quoting_style="needed"))
+        pa_csv.write_csv(table, sink, write_options=pa_csv.WriteOptions(
+            quoting_style="needed", delimiter=delimiter))

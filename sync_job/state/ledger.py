@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sync_job.report.naming import has_placeholders, pattern
+from sync_job.report.naming import has_placeholders, pattern, rejects_candidates, report_path_for
 from sync_job.state.files import SHARED
 
 log = logging.getLogger("sync_job")
@@ -114,32 +114,50 @@ def read_runs(path: Path) -> tuple[list[dict[str, Any]], int]:
     return runs, unreadable
 
 
+def _rejects_of(results: str, rejects: Any) -> str:
+    """The rejects file a run's line names, if it is one beside its results file ("")."""
+    candidates = {str(path) for path in rejects_candidates(Path(results))}
+    return rejects if isinstance(rejects, str) and rejects in candidates else ""
+
+
+def _report_of(results: str, report: Any) -> str:
+    """The HTML report a run's line names, if it is the one beside its results file ("")."""
+    beside = str(report_path_for(Path(results)))
+    return report if isinstance(report, str) and report == beside else ""
+
+
 def prune_results(runs: Iterable[Mapping[str, Any]], *, template: Path, keep: int,
                   spare: Iterable[Path]) -> list[Path]:
-    """Remove the results files (and their summaries) of all but the newest ``keep`` runs
-    whose results path the ``template`` made; return the files removed.
+    """Remove the results files (and their summaries, HTML reports and rejects files) of all
+    but the newest ``keep`` runs whose results path the ``template`` made; return the files
+    removed.
 
     Only files the history names are candidates, and only those matching the template: a
     dry run's ``--results check.csv`` or a file someone put in the folder is never touched,
     nor a path a kept run still uses, nor any path of ``spare`` (the files this run reads and
-    keeps), nor anything but a regular file. A folder named by a placeholder is removed once
-    empty."""
+    keeps), nor anything but a regular file. A report or a rejects file is removed only where
+    the history names it and it is the one beside that run's results file (``results.html``,
+    ``results.rejects.csv`` beside ``results.csv``). A folder named by a placeholder is removed
+    once empty."""
     made = pattern(template)
-    newest_first: list[tuple[str, str]] = []
+    newest_first: list[tuple[str, ...]] = []
     for run in reversed(list(runs)):
         results, summary = run.get("results_path"), run.get("summary_path")
         if run.get("outcome") == "cannot_start" or not isinstance(results, str):
             continue  # a run that did not start made no file
         if made.fullmatch(results):
-            newest_first.append((results, summary if isinstance(summary, str) else ""))
+            newest_first.append((results, summary if isinstance(summary, str) else "",
+                                 _report_of(results, run.get("report")),
+                                 _rejects_of(results, run.get("rejects"))))
     kept: set[str] = set()
     doomed: list[str] = []
     distinct: set[str] = set()
-    for results, summary in newest_first:
+    for files in newest_first:
+        results = files[0]
         if results not in distinct and len(distinct) < keep:
-            kept.update((results, summary))
+            kept.update(files)
         elif results not in kept:
-            doomed.extend((results, summary))
+            doomed.extend(files)
         distinct.add(results)
     never = {os.path.realpath(path) for path in spare}
     removed = []

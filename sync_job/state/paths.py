@@ -19,7 +19,9 @@ from sync_job.state.ledger import ledger_path_for
 from sync_job.state.lock import lock_path_for
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same resolved path, or (both existing) the
+    same device and inode."""
     with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: a symlink loop
         if a.resolve() == b.resolve():
             return True
@@ -28,15 +30,22 @@ def _same_file(a: Path, b: Path) -> bool:
     return False
 
 
+REJECTS = "the rejects file (beside the results file)"
+
+
 def check_paths(config: Config) -> None:
     """Raise :class:`ConfigError` naming both roles when a file the run writes is also another
-    file of the run. A dry run writes only its results and summary."""
+    file of the run. A dry run writes only its results, summary, HTML report and rejects
+    file."""
     snapshot = config.snapshot.path
     journal = journal_path_for(snapshot)
     reports = [
         ("the results file (--results, results.path)", config.results.path),
         ("the summary file (--summary, results.summary)", config.results.summary_path),
     ]
+    if config.results.report_path is not None:
+        reports.append(("the HTML report beside the results file (results.report)",
+                        config.results.report_path))
     kept = [
         ("the snapshot (--snapshot, snapshot.path)", snapshot),
         ("the journal", journal),
@@ -45,12 +54,16 @@ def check_paths(config: Config) -> None:
         ("the run lock", lock_path_for(snapshot)),
         ("the run history", ledger_path_for(snapshot)),
     ]
+    if config.results.rejects:
+        # Not compared with the changes file: a rejects file passed back is read, and the
+        # run then writes no rejects file rather than replace it (pipeline.write_rejects).
+        reports.append((REJECTS, config.results.rejects_path(config.input.path)))
     read = [("the changes file (--input, input.path)", config.input.path)]
     written, others = (reports, kept + read) if config.dry_run else (reports + kept, read)
     problems = []
     for at, (role, path) in enumerate(written):
         for other_role, other in written[at + 1:] + others:
-            if _same_file(path, other):
+            if same_file(path, other) and not (role == REJECTS and other == config.input.path):
                 problems.append(f"{role} {path} is the same file as {other_role} {other}; "
                                 f"choose another path")
     if problems:
