@@ -40,8 +40,9 @@ class Variant:
 
 VARIANTS = [
     Variant("as built"),
-    Variant("files read after the imports, not during them", [
-        ("cli.py", "reading = read_soon(config)", "reading = None")]),
+    Variant("changes file and snapshot read one after the other, not side by side", [
+        ("read/prefetch.py", "threading.Thread(target=run, name=name, daemon=True).start()",
+         "run()")]),
     Variant("no repeat check: every row normalized, diffed and validated", [
         ("plan/make.py", "repeating = rows_repeating_snapshot(",
          "repeating = np.zeros(cells.num_rows, dtype=bool) if True else "

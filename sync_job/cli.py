@@ -24,7 +24,6 @@ from sync_job.fields import STATUSES
 from sync_job.logs import LOG_FORMATS, configure_logging, event_line
 from sync_job.process import exit_now, use_jemalloc
 from sync_job.push.progress import progress_for
-from sync_job.read.prefetch import read_soon
 from sync_job.stopping import StopRequest, stop_on_signals
 
 if TYPE_CHECKING:
@@ -322,14 +321,11 @@ def _run(args: argparse.Namespace, run_id: str, say: Say) -> int:
         _record_config_error(exc, run_id, started_at, args.dry_run)
         raise
     use_jemalloc()
-    # The files are read while pandas and the rest of the job are imported (a third of a
-    # second); run_sync raises what reading found, in its turn.
-    reading = read_soon(config)
     from sync_job.pipeline import run_sync
 
     progress = progress_for(sys.stderr, quiet=args.quiet, lines=say.json_lines)
     with stop_on_signals(StopRequest()) as stop:
-        report = run_sync(config, stop=stop, progress=progress, reading=reading, run_id=run_id)
+        report = run_sync(config, stop=stop, progress=progress, run_id=run_id)
     say.summary(report)
     return report.exit_code
 

@@ -206,7 +206,6 @@ def run_sync(
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[float], float] = full_jitter,
-    reading: Reading | None = None,
     run_id: str | None = None,
 ) -> RunReport:
     """Run one sync as ``config`` says and report what it did.
@@ -224,14 +223,13 @@ def run_sync(
     interrupted (exit 130, or the code a :class:`~sync_job.stopping.StopRequest` carries).
     ``progress`` makes the display of the push (``sync_job.push.progress``); without it the
     push is silent. ``sleep``, ``clock`` and ``jitter`` drive retry waits and the rate gate
-    (tests inject them; the default sleep wakes up early when ``stop`` is set). ``reading``:
-    the files, already being read (:func:`~sync_job.read.prefetch.read_soon`).
+    (tests inject them; the default sleep wakes up early when ``stop`` is set).
     """
     run = start(config, run_id=run_id, stop=stop, progress=progress,
                 timing=(sleep, clock, jitter))
     try:
         check_it_can_start(run, os.environ if environ is None else environ)
-        reading = reading or read_soon(run.config)
+        reading = read_soon(run.config)
         with contextlib.ExitStack() as held:
             read_changes(run, reading)
             open_state(run, held, reading.snapshot)

@@ -1,10 +1,9 @@
-"""Read the input files while the rest of the job is still being imported.
+"""Read the changes file and, in a dry run, the snapshot side by side.
 
-Importing pandas and the rest of the pipeline is a noticeable share of a big dry run;
-parsing a big file is pyarrow's work, done without the GIL. So the command starts
-reading first, on threads of their own, and ``run_sync`` takes the results (or raises the
-errors) at the points where it would have read the files itself: the order of checks and
-messages is the same. Nothing here imports pandas.
+Parsing a big file is pyarrow's work, done without the GIL, so the two files are read on
+threads of their own, at once; ``run_sync`` takes each result (or raises its error) at the
+step that needs it, so the order of checks and messages is that of reading them in turn.
+Nothing here imports pandas.
 
 The snapshot is read early only in a dry run. A live run reads it after taking the run lock,
 so that it never plans against a snapshot another run is about to replace.
