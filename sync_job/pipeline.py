@@ -44,7 +44,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -579,7 +579,7 @@ def finish(run: Run) -> None:
         report.report_path = None
         report.summary = _summary(run, ended_at)
     elif report.report_path is None and results_written:
-        _remove_old_report(run)
+        _remove_older(run, [report_path_for(config.results.path)], "report")
     try:
         write_summary(config.results.summary_path, report.summary)
     except OSError as exc:
@@ -613,24 +613,8 @@ def write_html_report(run: Run) -> bool:
         return True
     log.error("%s", problem)
     report.warnings.append(problem)
-    with contextlib.suppress(OSError):
-        report.report_path.unlink()  # a link itself, never what it points to
+    _remove_older(run, [report.report_path], "report")
     return False
-
-
-def _remove_old_report(run: Run) -> None:
-    """With the report off, remove an older run's report beside the new results: it would
-    show another run."""
-    path = report_path_for(run.config.results.path)
-    if not path.is_file() or any(same_file(path, kept) for kept in _kept_paths(run.config)):
-        return
-    try:
-        path.unlink()
-    except OSError as exc:
-        log.warning("%s: could not remove this older run's report (%s)", path,
-                    exc.strerror or exc)
-        return
-    log.info("removed %s, an older run's report (results.report is off)", path)
 
 
 def write_rejects_file(run: Run) -> None:
@@ -659,27 +643,28 @@ def write_rejects_file(run: Run) -> None:
         else:
             report.rejects_path = path
             log.info("%d rejected row(s) written to %s", len(at), path)
-    _remove_old_rejects(run)
+    _remove_older(run, [older for older in rejects_candidates(config.results.path)
+                        if older != report.rejects_path], "rejects file")
 
 
-def _remove_old_rejects(run: Run) -> None:
-    """Remove a rejects file beside the results that this run did not write (an older run's,
-    of this format or the other), never a file the run reads or keeps."""
-    config = run.config
-    spare = _kept_paths(config)
-    for path in rejects_candidates(config.results.path):
-        if path == run.report.rejects_path or not (path.is_file() or path.is_symlink()) \
-                or any(same_file(path, other) for other in spare):
+def _remove_older(run: Run, paths: Iterable[Path], what: str) -> None:
+    """Remove the files at ``paths`` beside the results, an older run's ``what`` that this
+    run did not write: beside these results they would tell of another run. Never a file the
+    run reads or keeps."""
+    kept = _kept_paths(run.config)
+    for path in paths:
+        if not (path.is_file() or path.is_symlink()) or any(same_file(path, other)
+                                                            for other in kept):
             continue
         try:
-            path.unlink()
+            path.unlink()  # a link itself, never what it points to
         except FileNotFoundError:
             continue
         except OSError as exc:
-            log.warning("%s: could not remove this older rejects file (%s); it is not this "
-                        "run's", path, exc.strerror or exc)
+            log.warning("%s: could not remove this older %s (%s); it is not this run's", path,
+                        what, exc.strerror or exc)
             continue
-        log.info("removed %s, an older run's rejects file", path)
+        log.info("removed %s, an older run's %s", path, what)
 
 
 def _kept_paths(config: Config) -> list[Path]:
