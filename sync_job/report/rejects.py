@@ -43,16 +43,16 @@ import csv
 import datetime as dt
 import io
 import itertools
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sync_job.read.reader import InputTable, Shape, header_field, header_key
-from sync_job.report.results import _FORMULA_START
+from sync_job.report.results import defused
 from sync_job.state.files import atomic_binary_writer, atomic_path
 
 REJECTED = ("invalid", "failed")
@@ -60,9 +60,6 @@ REJECTED = ("invalid", "failed")
 
 ADDED = ("row", "error")
 """The columns a rejects file adds after the input's own."""
-
-_FORMULA = re.compile(_FORMULA_START)
-
 
 def rejected_positions(results: pd.DataFrame) -> np.ndarray:
     """Where the rejected rows are, in input order."""
@@ -113,8 +110,8 @@ def write_rejects(path: Path, table: InputTable, results: pd.DataFrame, at: np.n
         _write_workbook(path, shape, header, zip(zip(*cells, strict=True), numbers, errors, dated,
                                                  strict=True))
         return
-    lines: Iterable[tuple[str, ...]] = zip(*cells, map(str, numbers), _defused(errors),
-                                         strict=True)
+    errors = defused(pa.array(errors, pa.large_string())).to_pylist()
+    lines: Iterable[tuple[str, ...]] = zip(*cells, map(str, numbers), errors, strict=True)
     overflow = table.overflow_at(at)
     if overflow is not None:  # a text row with more cells than the header: they go last
         lines = (line + more for line, more in zip(lines, overflow, strict=True))
@@ -127,10 +124,6 @@ def csv_encoding(shape: Shape) -> str:
     if shape.encoding in ("utf-8", "utf-8-sig") and not shape.encoding_given:
         return "utf-8-sig"
     return shape.encoding
-
-
-def _defused(texts: list[str]) -> list[str]:
-    return ["'" + text if _FORMULA.match(text) else text for text in texts]
 
 
 def _write_csv(path: Path, shape: Shape, header: Sequence[str],
@@ -158,6 +151,8 @@ def _write_workbook(path: Path, shape: Shape, header: Sequence[str],
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
+    from sync_job.report.xlsx import text_cell
+
     book = openpyxl.Workbook(write_only=True)
     try:
         sheet = book.create_sheet(shape.sheet[:31] or "Rejects")
@@ -165,14 +160,6 @@ def _write_workbook(path: Path, shape: Shape, header: Sequence[str],
         sheet = book.create_sheet("Rejects")
     sheet.freeze_panes = "A2"
     sheet.column_dimensions[get_column_letter(len(header))].width = 60  # the error, readable
-
-    def text(value: str) -> Any:
-        # An empty cell is formatted as text too: a number typed into it stays text.
-        cell = WriteOnlyCell(sheet, value=value or None)
-        if value:
-            cell.data_type = "s"  # text, even when it starts with "="
-        cell.number_format = "@"
-        return cell
 
     def date(value: str) -> Any:
         moment: Any  # a datetime, or a time (which openpyxl writes, though its types omit it)
@@ -183,15 +170,15 @@ def _write_workbook(path: Path, shape: Shape, header: Sequence[str],
             try:
                 moment, shown = dt.time.fromisoformat(value), _TIME_FORMAT
             except ValueError:
-                return text(value)  # a duration the sheet held as a time: its text
+                return text_cell(sheet, value)  # a duration the sheet held as a time
         cell = WriteOnlyCell(sheet, value=moment)
         cell.number_format = shown
         return cell
 
-    sheet.append([text(name) for name in header])
+    sheet.append([text_cell(sheet, name) for name in header])
     for cells, number, error, dated in rows:
-        written = [date(value) if position in dated else text(value)
+        written = [date(value) if position in dated else text_cell(sheet, value)
                    for position, value in enumerate(cells)]
-        sheet.append([*written, WriteOnlyCell(sheet, value=number), text(error)])
+        sheet.append([*written, WriteOnlyCell(sheet, value=number), text_cell(sheet, error)])
     with atomic_path(path) as temp:
         book.save(temp)

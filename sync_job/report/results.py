@@ -229,7 +229,7 @@ def results_table(results: pd.DataFrame, *, defuse: bool) -> pa.Table:
     Straight to pyarrow: a categorical column is its labels (with ``defuse``, defused once
     each) taken by code, any other column is text, defused where it starts like a formula.
     """
-    keep: Callable[[pa.Array], pa.Array] = _defused if defuse else (lambda values: values)
+    keep: Callable[[pa.Array], pa.Array] = defused if defuse else (lambda values: values)
     columns: dict[str, pa.Array] = {"row": pa.array(results["row"].to_numpy(dtype=np.int64))}
     for column in results.columns:
         if column == "row":
@@ -247,7 +247,7 @@ def results_table(results: pd.DataFrame, *, defuse: bool) -> pa.Table:
     return pa.table(columns)
 
 
-def _defused(values: pa.Array) -> pa.Array:
+def defused(values: pa.Array) -> pa.Array:
     """Cells a spreadsheet would evaluate, with an apostrophe before them so they read as
     text."""
     if not may_hold(values, _FORMULA_BYTES):  # ids and numbers: no such character anywhere

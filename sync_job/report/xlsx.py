@@ -17,7 +17,7 @@ at in a spreadsheet program:
 
 openpyxl writes it in write-only mode, a row at a time, into a temporary file that replaces
 the old one when complete (``state.files.atomic_path``), readable by its owner only. That is
-Python work per cell: about a minute per million rows, where the CSV takes a second.
+Python work per cell, many times the CSV's time (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -95,8 +95,7 @@ def _lay_out(sheet: Sheet, widths: Sequence[float], rows: int) -> None:
 
 
 def _header_cell(sheet: Sheet, name: str) -> Cell:
-    cell = _cell(sheet, name, HEADER_FILL)
-    assert cell is not None
+    cell = text_cell(sheet, name, HEADER_FILL)
     cell.font = Font(bold=True)
     return cell
 
@@ -105,6 +104,12 @@ def _cell(sheet: Sheet, value: str | None, fill: PatternFill | None) -> Cell | N
     """A text cell; None (nothing written) for an empty cell of a plain row."""
     if not value and fill is None:
         return None
+    return text_cell(sheet, value, fill)
+
+
+def text_cell(sheet: Sheet, value: str | None, fill: PatternFill | None = None) -> Cell:
+    """A write-only cell holding ``value`` as text, formatted as text (``@``): an empty one
+    too, so a number typed into it stays text."""
     cell = WriteOnlyCell(sheet, value=value or None)
     if value:
         cell.data_type = "s"  # text, even when it starts with "=" or reads like "#N/A"
