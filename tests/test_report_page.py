@@ -27,6 +27,7 @@ from sync_job.report.html_report import (
     render,
     split_problems,
 )
+from sync_job.report.results import RESULT_COLUMNS
 from sync_job.simulator import Simulator
 from tests.conftest import Workspace, read_results
 from tests.test_cli import sync_job
@@ -37,10 +38,7 @@ HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(2)>')
 
 
 def results_frame(lines: list[dict[str, str]]) -> pd.DataFrame:
-    columns = ("row", "contactId", "status", "fields_sent", "http_status", "api_code",
-               "message", "errors", "attempts", "req_id", "payload")
-    if any("problem_codes" in line for line in lines):
-        columns += ("problem_codes",)
+    columns = RESULT_COLUMNS
     frame = pd.DataFrame([{name: line.get(name, "") for name in columns} for line in lines],
                          columns=list(columns))
     frame["row"] = frame["row"].astype("int64")
@@ -57,19 +55,6 @@ def test_problems_are_split_where_a_label_follows_not_at_every_semicolon() -> No
         "contactId: contact 1008 is also on row 10; keep one row per contact",
         'Phone: "0712" starts with 0', "row: nothing to change"]
     assert split_problems("", ["row"]) == []
-
-
-def test_without_codes_problems_group_by_their_text_with_the_first_rows_and_a_count() -> None:
-    lines = [{"row": str(n), "status": "invalid", "errors": "Phone: is empty"}
-             for n in range(2, 17)]
-    lines.insert(3, {"row": "100", "status": "invalid",
-                     "errors": "Phone: is empty; Name: is too long"})
-    lines.append({"row": "200", "status": "updated"})
-    groups = problem_groups(results_frame(lines), HEADERS)
-    assert [(g.key, g.rows) for g in groups] == [("Phone: is empty", 16),
-                                                 ("Name: is too long", 1)]
-    assert groups[0].first_rows == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]  # in row order, first 10
-    assert groups[1].first_rows == [100] and not groups[0].coded
 
 
 def test_with_codes_problems_group_by_code_and_a_row_counts_once_per_code() -> None:
@@ -96,7 +81,6 @@ def test_with_codes_problems_group_by_code_and_a_row_counts_once_per_code() -> N
     assert groups["number.leading_zero"].description == 'Phone: "0712 1" starts with 0'
     assert groups["names.too_long"].description == "Name: is 120 characters long"
     assert groups["contactId.duplicate"].first_rows == [4, 5]
-    assert all(g.coded for g in groups.values())
 
 
 def test_failed_rows_group_by_http_status_and_api_code() -> None:
@@ -308,8 +292,8 @@ def test_a_report_that_cannot_be_written_is_said_and_the_run_ends_as_it_would(
 
 
 def test_the_page_lists_the_commonest_causes_and_counts_the_rest() -> None:
-    lines = [{"row": str(n + 2), "status": "invalid", "errors": f"Phone: problem {n}"}
-             for n in range(105)]
+    lines = [{"row": str(n + 2), "status": "invalid", "errors": f"Phone: problem {n}",
+              "problem_codes": f"number.problem_{n}"} for n in range(105)]
     page = render(ReportInput(summary={"outcome": "rows_invalid", "counts": {"invalid": 105}},
                               results=results_frame(lines), headers=HEADERS))
     assert page.count("data-problem=") == 100

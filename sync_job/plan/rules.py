@@ -81,6 +81,8 @@ MAX_ERRORS_CHARACTERS = 1000
 """The most a row's ``errors`` hold; longer ones are cut, ending in "…"."""
 MAX_CODES_CHARACTERS = 1000
 """The most a row's ``problem_codes`` hold; beyond, the codes that fit and then ``|…``."""
+ROW_LABEL = "row"
+"""The label of a problem of the whole row in ``errors`` (``row: nothing to change: …``)."""
 CODE_SEPARATOR = "|"
 LISTED_ROWS = 3
 """The most other rows a duplicate's message names; beyond, it says how many more."""
@@ -507,7 +509,7 @@ def validate(
                                    "message": message, "code": code}))
     problems = pd.concat(found, ignore_index=True)
     problems = problems.iloc[np.lexsort((problems["rank"], problems["position"]))]  # stable
-    labels = {name: headers.get(name, name) if name else "row"
+    labels = {name: headers.get(name, name) if name else ROW_LABEL
               for name in problems["field"].unique()}
     label = shortened(problems["field"].map(labels).astype("str"))
     positions = problems["position"].to_numpy()

@@ -5,9 +5,9 @@
 * the outcome: the summary's ``outcome``, exit code, dry or live run, input file, when, how
   long, and why the run stopped early (if it did);
 * the rows per status, as big coloured numbers;
-* the problems of the invalid rows grouped by cause (the ``problem_codes`` column's codes when
-  the results have it, else each problem's text), with a count, what the code means, the
-  first message of that cause and the first row numbers;
+* the problems of the invalid rows grouped by cause (the ``problem_codes`` column's codes),
+  with a count, what the code means, the first message of that cause and the first row
+  numbers;
 * the rows the API refused or could not take, grouped by HTTP status, ``api_code`` and problem
   code, with the API's message (or what went wrong, without an answer);
 * for a live run that sent requests, requests, retries and 429 answers over time, as a small
@@ -41,16 +41,15 @@ import pyarrow as pa
 
 from sync_job import __version__
 from sync_job.fields import ALL_FIELDS, ID_FIELD, STATUSES
-from sync_job.plan.rules import CODE_SEPARATOR
+from sync_job.plan.rules import QUOTE_CHARACTERS, ROW_LABEL
 from sync_job.push.timeline import KINDS, TimelineCounts
+from sync_job.report.results import codes_in
 from sync_job.state.files import PRIVATE, atomic_binary_writer
 
 CODES_COLUMN = "problem_codes"
 """The results column with one stable code per problem of a row, joined by ``|``, in the
 order of the problems in ``errors`` (joined by ``; ``)."""
 PROBLEM_SEPARATOR = "; "
-ROW_LABEL = "row"
-"""The label of a problem of the whole row in ``errors`` (``row: nothing to change: …``)."""
 
 FIRST_ROWS = 10
 """Row numbers listed per cause; the rest are counted ("and 12 more")."""
@@ -58,7 +57,7 @@ MAX_GROUPS = 100
 """Causes shown, the commonest first; the rest are counted."""
 MAX_TABLE_ROWS = 500
 """Invalid rows shown in the table; the results file has them all."""
-CELL_CHARACTERS = 60
+CELL_CHARACTERS = QUOTE_CHARACTERS
 """The most characters of a cell shown, as the results' messages quote at most as many."""
 
 STATUS_NOTES: dict[str, str] = {
@@ -99,11 +98,10 @@ class ProblemGroup:
     """One cause: the rows with a problem of it."""
 
     key: str
-    """The problem code, or without codes the problem's text."""
+    """The problem code."""
     description: str
     rows: int
     first_rows: list[int]
-    coded: bool
 
 
 @dataclass
@@ -115,8 +113,8 @@ class FailureGroup:
     message: str
     rows: int
     first_rows: list[int]
-    code: str = ""
-    """The rows' problem code (``api.4040``, ``transport.timeout``); "" without codes."""
+    code: str
+    """The rows' problem code (``api.4040``, ``transport.timeout``)."""
 
 
 def labels_of(headers: Mapping[str, str]) -> dict[str, str]:
@@ -150,12 +148,6 @@ def label_of(problem: str, labels: Mapping[str, str]) -> str | None:
     return labels.get(label) if colon else None
 
 
-def _codes_of(text: str) -> list[str]:
-    """The codes of a ``problem_codes`` cell; a cell cut short ends in "…", not a code."""
-    return [code for code in text.split(CODE_SEPARATOR)
-            if code and not code.endswith("…")] if text else []
-
-
 def _text(values: pd.Series) -> np.ndarray:
     """A results column as an array of Python strings ("" for missing)."""
     return values.astype("str").fillna("").to_numpy(dtype=object)
@@ -177,28 +169,23 @@ def problem_groups(results: pd.DataFrame, headers: Mapping[str, str], *,
                    first: int = FIRST_ROWS) -> list[ProblemGroup]:
     """The problems of the invalid rows grouped by cause, the commonest first.
 
-    A cause is a problem code of the ``problem_codes`` column when the results have one, else
-    the problem's text (its label and message, as ``errors`` says it). A group counts the rows
-    with at least one problem of its cause, and lists the first ``first`` of them; its
-    description is the first message of that cause.
+    A cause is a problem code of the ``problem_codes`` column. A group counts the rows with
+    at least one problem of its cause, and lists the first ``first`` of them; its description
+    is the first message of that cause.
     """
     invalid = results["status"].eq("invalid").to_numpy()
     if not invalid.any():
         return []
-    coded = CODES_COLUMN in results.columns
-    key_column = CODES_COLUMN if coded else "errors"
     rows = results["row"].to_numpy(dtype=np.int64)[invalid]
-    keys = results[key_column][invalid]
-    # The distinct cells of the key column: few with codes; one per row at worst without.
-    numbers, distinct = pd.factorize(_text(keys))
+    # The distinct cells of the codes column: few, whatever the rows.
+    numbers, distinct = pd.factorize(_text(results[CODES_COLUMN][invalid]))
     counts, firsts = _first_rows_by_group(rows, numbers, len(distinct), first)
-    errors_first = _text(results["errors"][invalid])[
-        np.unique(numbers, return_index=True)[1]] if coded else distinct
+    errors_first = _text(results["errors"][invalid])[np.unique(numbers, return_index=True)[1]]
     labels = labels_of(headers)
     groups: dict[str, ProblemGroup] = {}
     for at, cell in enumerate(distinct):
         problems = split_problems(str(errors_first[at]), labels)
-        causes = _codes_of(str(cell)) if coded else problems
+        causes = codes_in(str(cell))
         said = problems if len(problems) == len(causes) else [""] * len(causes)
         described: dict[str, str] = {}
         for cause, description in zip(causes, said, strict=True):
@@ -207,8 +194,7 @@ def problem_groups(results: pd.DataFrame, headers: Mapping[str, str], *,
             group = groups.get(cause)
             if group is None:
                 groups[cause] = ProblemGroup(key=cause, description=description,
-                                             rows=int(counts[at]), first_rows=list(firsts[at]),
-                                             coded=coded)
+                                             rows=int(counts[at]), first_rows=list(firsts[at]))
                 continue
             group.rows += int(counts[at])
             group.first_rows = sorted(group.first_rows + firsts[at])[:first]
@@ -217,18 +203,16 @@ def problem_groups(results: pd.DataFrame, headers: Mapping[str, str], *,
 
 
 def failure_groups(results: pd.DataFrame, *, first: int = FIRST_ROWS) -> list[FailureGroup]:
-    """The failed rows grouped by HTTP status and ``api_code`` (and, when the results have
-    them, by problem code: rows without an HTTP answer then group by what went wrong), the
-    commonest first; each with the message of its first row (the API's, or the transport
-    error)."""
+    """The failed rows grouped by HTTP status, ``api_code`` and problem code (so rows without
+    an HTTP answer group by what went wrong), the commonest first; each with the message of
+    its first row (the API's, or the transport error)."""
     failed = results["status"].eq("failed").to_numpy()
     if not failed.any():
         return []
     rows = results["row"].to_numpy(dtype=np.int64)[failed]
-    codes = (_text(results[CODES_COLUMN][failed]) if CODES_COLUMN in results.columns
-             else np.full(len(rows), "", dtype=object))
     keys = pd.MultiIndex.from_arrays([_text(results["http_status"][failed]),
-                                      _text(results["api_code"][failed]), codes])
+                                      _text(results["api_code"][failed]),
+                                      _text(results[CODES_COLUMN][failed])])
     numbers, distinct = pd.factorize(keys)
     counts, firsts = _first_rows_by_group(rows, numbers, len(distinct), first)
     messages = _text(results["message"][failed])[np.unique(numbers, return_index=True)[1]]
@@ -269,8 +253,7 @@ def invalid_rows(results: pd.DataFrame, cells: pa.Table | None, headers: Mapping
         taken = {name: part.column(name).to_pylist() for name in fields}
     row_numbers = results["row"].to_numpy(dtype=np.int64)[shown].tolist()
     errors = _text(results["errors"].iloc[shown])
-    codes = (_text(results[CODES_COLUMN].iloc[shown]) if CODES_COLUMN in results.columns
-             else [""] * len(shown))
+    codes = _text(results[CODES_COLUMN].iloc[shown])
     typed_ids = _text(results[ID_FIELD].iloc[shown])
     table = []
     for n, row in enumerate(row_numbers):
@@ -279,7 +262,7 @@ def invalid_rows(results: pd.DataFrame, cells: pa.Table | None, headers: Mapping
             values = {ID_FIELD: str(typed_ids[n])}
         marked = {label_of(problem, labels) for problem in split_problems(str(errors[n]),
                                                                             labels)}
-        marked |= {code.partition(".")[0] for code in _codes_of(str(codes[n]))
+        marked |= {code.partition(".")[0] for code in codes_in(str(codes[n]))
                    if code.partition(".")[0] in ALL_FIELDS}
         table.append(InvalidRow(row=int(row), cells=values, errors=str(errors[n]),
                                 marked={name for name in marked if name is not None}))
@@ -490,7 +473,7 @@ def _problems(groups: Sequence[ProblemGroup], invalid: int,
                  f"spreadsheet shows.</p>")
     parts.append('<ul class="groups problems">')
     for group in groups[:MAX_GROUPS]:
-        name = (f"<code>{esc(group.key)}</code>" if group.coded else "")
+        name = f"<code>{esc(group.key)}</code>"
         meaning = meanings.get(group.key, "")
         if meaning:  # what the code means, then the first message of it, as an example
             said = f'<p class="meaning">{esc(meaning[:1].upper() + meaning[1:])}.</p>'
@@ -678,7 +661,7 @@ def render(data: ReportInput) -> str:
         "<main>",
         *_counts(counts),
         *_problems(groups, invalid,
-                   code_meanings() if any(group.coded for group in groups) else {}),
+                   code_meanings() if groups else {}),
         *([] if summary.get("dry_run") else _failures(failure_groups(results))),
         *_timeline(data.timeline, bool(summary.get("dry_run"))),
         *_invalid_table(table, invalid, data.headers, data.results_name),

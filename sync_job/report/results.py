@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from sync_job.fields import ID_FIELD, STATUSES
 from sync_job.plan.arrow import may_hold, text_array
 from sync_job.plan.diff import FIELD_SET_LABELS, field_codes
+from sync_job.plan.rules import CODE_SEPARATOR
 from sync_job.state.files import write_table
 
 if TYPE_CHECKING:
@@ -198,15 +199,19 @@ def count_statuses(statuses: pd.Series) -> dict[str, int]:
     return {status: int(counts.get(status, 0)) for status in STATUSES}
 
 
+def codes_in(cell: str) -> list[str]:
+    """The codes of one ``problem_codes`` cell, in order; a cell cut short ends in ``…``, which
+    is no code."""
+    return [code for code in cell.split(CODE_SEPARATOR) if code and code != "…"]
+
+
 def count_problems(codes: pd.Series) -> dict[str, int]:
     """Rows per problem code, sorted by code: each code counted once per row that has it.
     ``codes`` is the ``problem_codes`` column (categorical: counted once per distinct cell)."""
     cells = codes.value_counts()
     counts: dict[str, int] = {}
     for cell, rows in cells.items():
-        if not rows or not cell:
-            continue
-        for code in set(str(cell).split("|")) - {"…"}:
+        for code in set(codes_in(str(cell))) if rows else ():
             counts[code] = counts.get(code, 0) + int(rows)
     return dict(sorted(counts.items()))
 
